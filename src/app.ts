@@ -1,0 +1,205 @@
+/**
+ * The composition root: config → store → destinations → delivery engine → pipeline → HTTP server.
+ * The only module that knows every other; stages never import each other sideways.
+ *
+ * @example
+ *   const app = await createApp({ config }); await app.listen(); …; await app.close()
+ */
+import { randomBytes } from 'node:crypto'
+import pino, { type Logger } from 'pino'
+import type { ResolvedConfig } from './config/load.ts'
+import { createEngine, type EngineDestination } from './delivery/engine.ts'
+import type { CommonDestinationConfig, DestinationContext } from './destinations/contract.ts'
+import { createHttpClient, type HttpClient } from './destinations/http.ts'
+import { DESTINATIONS } from './destinations/registry.ts'
+import type { HttpDeps } from './http/deps.ts'
+import { registerClickRoutes } from './http/routes/clicks.ts'
+import { registerEventRoutes } from './http/routes/events.ts'
+import { registerOperationRoutes } from './http/routes/operations.ts'
+import { registerPrivacyRoutes } from './http/routes/privacy.ts'
+import { registerSourceRoutes } from './http/routes/sources.ts'
+import { createServer } from './http/server.ts'
+import { createMetrics } from './observe/metrics.ts'
+import { fireCallTimer, timerJourneyKey } from './pipeline/calls/index.ts'
+import type { PipelineConfig } from './pipeline/ecapi.ts'
+import { startRetention } from './privacy/retention.ts'
+import { openStore } from './store/open.ts'
+import type { IngestRequest, Store } from './store/types.ts'
+
+export interface AppOptions {
+  config: ResolvedConfig
+  /** Use this store instead of opening the configured one (tests). */
+  store?: Store
+  logger?: Logger
+  now?: () => number
+}
+
+export async function createApp(opts: AppOptions) {
+  const { config } = opts
+  const now = opts.now ?? Date.now
+  const log =
+    opts.logger ??
+    pino({
+      level: config.log.level,
+      // raw PII and secrets never reach the log: bodies are not logged and these paths are censored
+      redact: {
+        paths: ['req.headers.authorization', 'headers.authorization', '*.access_token', '*.secret'],
+        censor: '[redacted]',
+      },
+    })
+  const store = opts.store ?? (await openStore(config.store ?? { sqlite: './data/closeloop.db' }))
+  await store.migrate()
+  const metrics = createMetrics()
+  const token = `node_${randomBytes(8).toString('hex')}`
+
+  const clients: HttpClient[] = []
+  const engineDestinations: EngineDestination[] = []
+  for (const plugin of Object.values(config.destinations)) {
+    if (!plugin.enabled) continue
+    const def = DESTINATIONS[plugin.type]
+    const cfg = plugin.config as CommonDestinationConfig & Record<string, unknown>
+    const concurrency = cfg.concurrency ?? def.defaults.concurrency
+    const http = createHttpClient({ allowPrivate: cfg.allow_private === true, connections: concurrency })
+    clients.push(http)
+    const ctx: DestinationContext = {
+      http,
+      testMode: cfg.test_mode === true,
+      now,
+      log: log.child({ destination: plugin.name }),
+    }
+    engineDestinations.push({
+      name: plugin.name,
+      audience: def.audience ?? 'partner',
+      destination: def.create(plugin.name, cfg as never),
+      batchSize: cfg.batch_size ?? def.defaults.batchSize,
+      concurrency,
+      timeoutMs: cfg.timeout_ms ?? def.defaults.timeoutMs,
+      ...(cfg.rate_per_s ? { ratePerS: cfg.rate_per_s } : {}),
+      policy: {
+        scheduleS: (cfg.retry_schedule_s as number[] | undefined) ?? config.delivery.retry_schedule_s,
+        jitter: config.delivery.jitter,
+        maxRetryAfterS: config.delivery.max_retry_after_s,
+      },
+      ctx,
+    })
+  }
+
+  const pipeline: PipelineConfig = {
+    routes: config.routes,
+    activeDestinations: new Set(engineDestinations.map((d) => d.name)),
+    consentDefault: config.consent.default,
+  }
+
+  const leaseMs = config.delivery.lease_s * 1000
+  const engine = createEngine({
+    store,
+    destinations: engineDestinations,
+    breaker: {
+      failures: config.delivery.breaker.failures,
+      cooldownMs: config.delivery.breaker.cooldown_s * 1000,
+    },
+    leaseMs,
+    sweepIntervalMs: config.delivery.sweep_interval_ms,
+    token,
+    metrics,
+    log,
+    now,
+    // durable timers (qualified-call floors) fire here, in the same sweep that claims retries
+    fireTimers: (t) =>
+      store.fireTimers({
+        token,
+        now: t,
+        limit: 200,
+        fire: (timer, ctx) => fireCallTimer(timer, ctx, config.callRules, pipeline),
+        journeyKey: timerJourneyKey,
+        lease: { token, untilMs: t + leaseMs, destinations: engine.available() },
+      }),
+  })
+  await engine.restore()
+  // another node's new work wakes this node's engine at once instead of at its next sweep
+  const stopWake = store.onWake?.((destinations) => engine.wake(destinations))
+
+  let storeReady = true
+  const deps: HttpDeps = {
+    config,
+    store,
+    engine,
+    metrics,
+    log,
+    pipeline,
+    callRules: config.callRules,
+    apiKeys: config.api_keys.map((k) => k.key),
+    async ingest(raw, items, result?: IngestRequest['result']) {
+      const t = now()
+      // what derive decided, seen on its way to the store, for the attribution counters after the commit
+      const attributions: string[] = []
+      const observed = items.map((item) => ({
+        ...item,
+        derive(ctx: Parameters<typeof item.derive>[0]) {
+          const d = item.derive(ctx)
+          if (d.attribution) attributions.push(d.attribution)
+          return d
+        },
+      }))
+      const res = await store.ingest(
+        {
+          raw,
+          items: observed,
+          result,
+          lease: { token, untilMs: t + leaseMs, destinations: engine.available() },
+        },
+        t,
+      )
+      for (const method of attributions) metrics.attributions.inc({ method })
+      engine.enqueue(res.leased)
+      if (res.pendingDestinations.length) engine.wake(res.pendingDestinations)
+      for (const o of res.outcomes)
+        for (const s of o.signals) metrics.signals.inc({ signal: s.name.split(':')[0] })
+      for (const reason of res.holdbacks ?? []) metrics.holdbacks.inc({ reason })
+      return res
+    },
+    recordRefusal: (raw) => store.recordRaw(raw),
+    ready: () => storeReady,
+  }
+
+  const server = createServer({
+    bodyLimit: config.server.body_limit_bytes,
+    logger: log,
+    trustProxy: config.server.trust_proxy,
+  })
+  registerEventRoutes(server, deps)
+  registerOperationRoutes(server, deps)
+  registerSourceRoutes(server, deps)
+  registerClickRoutes(server, deps)
+  registerPrivacyRoutes(server, deps)
+  engine.start()
+  const stopRetention = startRetention(store, config.retention, log)
+
+  return {
+    server,
+    store,
+    engine,
+    config,
+    deps,
+    log,
+    setReady(ready: boolean) {
+      storeReady = ready
+    },
+    async listen(port = config.server.port, host = config.server.host) {
+      await server.listen({ port, host })
+      const addr = server.server.address()
+      return typeof addr === 'object' && addr ? addr.port : port
+    },
+    /** Graceful: stop accepting, finish or release in-flight deliveries, close the store. */
+    async close() {
+      await server.close()
+      stopWake?.()
+      await engine.stop()
+      await stopRetention()
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)))
+      await store.close()
+    },
+  }
+}
+
+export type App = Awaited<ReturnType<typeof createApp>>

@@ -1,0 +1,252 @@
+/**
+ * Loading configuration: YAML → `${ENV}` interpolation → defaults → schema validation, with every error
+ * naming its dotted path and what was expected (`destinations.meta.pixel_id: required`).
+ *
+ * A destination or source whose settings reference an unset variable is *disabled*, not an error: the example
+ * config must start on a fresh machine with no variables set. API keys with unset variables are dropped.
+ * Secrets are never part of a message.
+ *
+ * @example
+ *   const { config, errors } = loadConfig(text, process.env, { destinations: registry, sources })
+ */
+import { readFileSync } from 'node:fs'
+import { Type as T, type TObject, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { parse as parseYaml } from 'yaml'
+import { pointerToDotted, validator } from '../model/validate.ts'
+import { type CallRules, compileCallRules } from '../pipeline/calls/index.ts'
+import { compileRoutes, type Route } from '../pipeline/route.ts'
+import { RootConfig } from './schema.ts'
+
+export interface Definition {
+  configSchema: TObject
+  secrets?: string[]
+  /** Cross-field checks; each message starts with the field name (`secret: required …`). */
+  check?: (config: never) => string[]
+}
+
+export interface Plugin<C = Record<string, unknown>> {
+  name: string
+  type: string
+  enabled: boolean
+  /** Why it is disabled, e.g. `META_TOKEN is not set`. */
+  disabledReason?: string
+  config: C
+}
+
+export interface ResolvedConfig extends Omit<RootConfig, 'sources' | 'destinations' | 'routes'> {
+  sources: Record<string, Plugin>
+  destinations: Record<string, Plugin>
+  routes: Route[]
+  /** Campaigns, dispositions and call rules, compiled (shipped defaults where unset). */
+  callRules: CallRules
+  /** Every secret value, to redact from logs and traces. */
+  secrets: string[]
+}
+
+export interface LoadResult {
+  config?: ResolvedConfig
+  errors: string[]
+  warnings: string[]
+}
+
+interface Registries {
+  destinations: Record<string, Definition>
+  sources: Record<string, Definition>
+}
+
+/** Settings every destination understands (CommonDestinationConfig). */
+export const CommonDestination = T.Object({
+  type: T.String(),
+  enabled: T.Optional(T.Boolean()),
+  allow_private: T.Optional(T.Boolean()),
+  base_url: T.Optional(T.String({ pattern: '^https?://' })),
+  token_url: T.Optional(T.String({ pattern: '^https?://' })),
+  batch_size: T.Optional(T.Integer({ minimum: 1, maximum: 10_000 })),
+  concurrency: T.Optional(T.Integer({ minimum: 1, maximum: 256 })),
+  timeout_ms: T.Optional(T.Integer({ minimum: 100, maximum: 300_000 })),
+  test_mode: T.Optional(T.Boolean()),
+  retry_schedule_s: T.Optional(T.Array(T.Number({ minimum: 0 }))),
+  /** Requests per second to this destination (token bucket); unset = unlimited. */
+  rate_per_s: T.Optional(T.Number({ exclusiveMinimum: 0 })),
+})
+
+export const CommonSource = T.Object({
+  type: T.String(),
+  enabled: T.Optional(T.Boolean()),
+  data_set_id: T.Optional(T.String({ minLength: 1 })),
+  /** Region for numbers without a country code (ISO 3166 alpha-2). */
+  default_region: T.Optional(T.String({ pattern: '^[A-Z]{2}$' })),
+  allow_ips: T.Optional(T.Array(T.String())),
+})
+
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv, registries: Registries): LoadResult {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    return {
+      errors: [`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`],
+      warnings: [],
+    }
+  }
+  return loadConfig(text, env, registries)
+}
+
+export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Registries): LoadResult {
+  const errors: string[] = []
+  const warnings: string[] = []
+  let raw: unknown
+  try {
+    raw = parseYaml(text) ?? {}
+  } catch (err) {
+    return { errors: [`(yaml): ${(err as Error).message.split('\n')[0]}`], warnings }
+  }
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    return { errors: ['(root): expected a mapping'], warnings }
+
+  const missing = new Map<string, string[]>() // dotted path → unset variable names
+  const interpolated = interpolate(raw, env, [], missing) as Record<string, unknown>
+  // strings from ${VAR} become numbers/booleans where the schema wants them
+  const root = Value.Convert(RootConfig, Value.Default(RootConfig, Value.Clone(interpolated))) as Record<
+    string,
+    unknown
+  >
+  for (const d of validator(RootConfig)(root)) {
+    const where = pointerToDotted(d.path)
+    if (![...missing.keys()].some((m) => m === where || m.startsWith(`${where}.`)))
+      errors.push(`${where}: ${d.message}`)
+  }
+  if (errors.length) return { errors, warnings }
+  const base = root as unknown as RootConfig
+
+  const disabledBy = (prefix: string) => {
+    const vars = [...missing]
+      .filter(([p]) => p === prefix || p.startsWith(`${prefix}.`))
+      .flatMap(([, v]) => v)
+    return vars.length ? `${[...new Set(vars)].join(', ')} not set` : undefined
+  }
+
+  const secrets: string[] = []
+  const resolvePlugins = (kind: 'destinations' | 'sources', common: TObject) => {
+    const out: Record<string, Plugin> = {}
+    for (const [name, cfg] of Object.entries(base[kind])) {
+      const path = `${kind}.${name}`
+      const def = registries[kind][cfg.type]
+      if (!def) {
+        const known = Object.keys(registries[kind]).sort().join(', ')
+        errors.push(
+          `${path}.type: unknown ${kind.slice(0, -1)} type "${cfg.type}" (expected one of: ${known})`,
+        )
+        continue
+      }
+      const envReason = disabledBy(path)
+      const explicitOff = (cfg as { enabled?: boolean }).enabled === false
+      if (envReason || explicitOff) {
+        out[name] = {
+          name,
+          type: cfg.type,
+          enabled: false,
+          disabledReason: envReason ?? 'enabled: false',
+          config: cfg,
+        }
+        if (envReason) warnings.push(`${path}: disabled (${envReason})`)
+        continue
+      }
+      const schema = mergeSchemas(common, def.configSchema)
+      const withDefaults = Value.Convert(schema, Value.Default(schema, Value.Clone(cfg))) as Record<
+        string,
+        unknown
+      >
+      const problems = validator(schema)(withDefaults)
+      for (const d of problems) errors.push(`${pointerToDotted(d.path, path)}: ${d.message}`)
+      if (problems.length) continue
+      const crossField = def.check?.(withDefaults as never) ?? []
+      for (const m of crossField) errors.push(`${path}.${m}`)
+      if (crossField.length) continue
+      for (const s of def.secrets ?? [])
+        if (typeof withDefaults[s] === 'string') secrets.push(withDefaults[s])
+      out[name] = { name, type: cfg.type, enabled: true, config: withDefaults }
+    }
+    return out
+  }
+  const destinations = resolvePlugins('destinations', CommonDestination)
+  const sources = resolvePlugins('sources', CommonSource)
+
+  const apiKeys = base.api_keys.filter((k, i) => {
+    const reason = disabledBy(`api_keys.${i}`)
+    if (reason) warnings.push(`api_keys.${i} (${k.name}): ignored (${reason})`)
+    return !reason
+  })
+  for (const k of apiKeys) secrets.push(k.key)
+
+  const compiled = compileRoutes(base.routes)
+  for (const e of compiled.errors) errors.push(e)
+  base.routes.forEach((r, i) => {
+    r.to.forEach((dest, j) => {
+      if (!(dest in base.destinations)) errors.push(`routes.${i}.to.${j}: unknown destination "${dest}"`)
+    })
+  })
+  const calls = compileCallRules({
+    campaigns: base.campaigns,
+    dispositions: base.dispositions,
+    calls: base.calls,
+  })
+  for (const e of calls.errors) errors.push(e)
+  if (errors.length) return { errors, warnings }
+
+  return {
+    config: {
+      ...base,
+      api_keys: apiKeys,
+      sources,
+      destinations,
+      routes: compiled.routes,
+      callRules: calls.rules,
+      secrets,
+    },
+    errors,
+    warnings,
+  }
+}
+
+function mergeSchemas(common: TObject, specific: TObject): TSchema {
+  return T.Object({ ...common.properties, ...specific.properties }, { additionalProperties: false })
+}
+
+const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+
+/** Replace `${VAR}` / `${VAR:-default}` in every string of the parsed tree (never in the YAML text). */
+function interpolate(
+  node: unknown,
+  env: NodeJS.ProcessEnv,
+  path: string[],
+  missing: Map<string, string[]>,
+): unknown {
+  if (typeof node === 'string') {
+    const unset: string[] = []
+    const whole = /^\$\{[^}]+\}$/.test(node)
+    const out = node.replace(VAR, (_m, name: string, fallback: string | undefined) => {
+      const v = env[name]
+      if (v !== undefined && v !== '') return v
+      if (fallback !== undefined) return fallback
+      unset.push(name)
+      return ''
+    })
+    if (unset.length) {
+      missing.set(path.join('.'), unset)
+      return whole ? undefined : out
+    }
+    return out
+  }
+  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, String(i)], missing))
+  if (node && typeof node === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(node)) {
+      const r = interpolate(v, env, [...path, k], missing)
+      if (r !== undefined) out[k] = r
+    }
+    return out
+  }
+  return node
+}

@@ -1,0 +1,166 @@
+/**
+ * The configuration schema. Type-specific destination and source settings are validated by the schema each
+ * destination or source definition carries; this file holds everything else.
+ * docs/configuration.md documents every field.
+ */
+import { type Static, Type as T } from '@sinclair/typebox'
+
+const Seconds = T.Number({ minimum: 0 })
+
+export const ServerConfig = T.Object(
+  {
+    port: T.Integer({ minimum: 0, maximum: 65535, default: 8787 }),
+    host: T.String({ default: '0.0.0.0' }),
+    /** 1 MiB: ECAPI batches of 1,000 small events fit; larger bodies are refused with 413. */
+    body_limit_bytes: T.Integer({ minimum: 1024, default: 1_048_576 }),
+    max_batch_events: T.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+    /** Public base URL (https://calls.example.com) for signature checks behind proxies. */
+    public_url: T.Optional(T.String()),
+    trust_proxy: T.Boolean({ default: false }),
+  },
+  { additionalProperties: false },
+)
+
+export const StoreConfig = T.Union([
+  T.Object({ sqlite: T.String({ minLength: 1 }) }, { additionalProperties: false }),
+  T.Object(
+    {
+      postgres: T.String({ minLength: 1 }),
+      pool_size: T.Optional(T.Integer({ minimum: 1, maximum: 200 })),
+      migrate: T.Optional(T.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+])
+
+export const ApiKey = T.Object(
+  { name: T.String({ minLength: 1 }), key: T.String({ minLength: 8 }) },
+  { additionalProperties: false },
+)
+
+export const DeliveryConfig = T.Object(
+  {
+    /** Svix's schedule (delivery-reliability.md §2): ~27.6 h over 8 attempts. */
+    retry_schedule_s: T.Array(Seconds, { minItems: 0, default: [5, 300, 1800, 7200, 18000, 36000, 36000] }),
+    /** ±20 % as Svix: spreads retries of a failed burst. */
+    jitter: T.Number({ minimum: 0, maximum: 1, default: 0.2 }),
+    /** Longest a request may hang before its lease can be taken by a sweep: above any timeout. */
+    lease_s: T.Number({ minimum: 1, default: 60 }),
+    /** How often scheduled retries and expired leases are looked for; the hot path never waits on this. */
+    sweep_interval_ms: T.Integer({ minimum: 10, default: 1000 }),
+    breaker: T.Object(
+      {
+        /** Consecutive failures that open the breaker. */
+        failures: T.Integer({ minimum: 1, default: 5 }),
+        /** How long it stays open before one half-open probe. */
+        cooldown_s: T.Number({ minimum: 0, default: 30 }),
+      },
+      { default: {} },
+    ),
+    /** Retry-After is clamped to at most this (a receiver must not park deliveries for days). */
+    max_retry_after_s: T.Number({ minimum: 0, default: 3600 }),
+  },
+  { additionalProperties: false, default: {} },
+)
+
+export const RouteConfig = T.Object(
+  {
+    signals: T.Array(T.String({ minLength: 1 }), { minItems: 1 }),
+    to: T.Array(T.String({ minLength: 1 }), { minItems: 1 }),
+    /** Conditions that must all hold, e.g. `value > 0`, `source == phone_call`. */
+    when: T.Optional(T.Union([T.String(), T.Array(T.String())])),
+  },
+  { additionalProperties: false },
+)
+
+export const ConsentConfig = T.Object(
+  { default: T.Union([T.Literal('granted'), T.Literal('denied')], { default: 'granted' }) },
+  { additionalProperties: false, default: {} },
+)
+
+export const DniPool = T.Object(
+  {
+    /** Tracking numbers of the pool (E.164). */
+    numbers: T.Array(T.String({ pattern: '^\\+[1-9][0-9]{6,14}$' }), { minItems: 1 }),
+    /** How long a number stays with a visitor after the last request: calls inside it are attributed. */
+    hold_minutes: T.Number({ minimum: 1, default: 30 }),
+    /** Shown when every number is held (counted as exhausted); calls to it are not attributed by DNI. */
+    default_number: T.Optional(T.String({ pattern: '^\\+[1-9][0-9]{6,14}$' })),
+  },
+  { additionalProperties: false },
+)
+
+export const AttributionConfig = T.Object(
+  {
+    /** Namespace of clicks and visitors (ECAPI data_set_id). */
+    data_set_id: T.String({ minLength: 1, default: 'default' }),
+    /** First touch wins for this long (Google's click window is 90 days). */
+    click_ttl_days: T.Number({ minimum: 1, maximum: 540, default: 90 }),
+    /** Publishable keys for the browser tag (`/t.js`, `/v1/clicks`, `/v1/dni`), each bound to page origins. */
+    site_keys: T.Array(
+      T.Object(
+        {
+          name: T.String({ minLength: 1 }),
+          key: T.String({ minLength: 8 }),
+          origins: T.Array(T.String(), { minItems: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [] },
+    ),
+    /** Dynamic number insertion: a pool of tracking numbers per campaign. */
+    dni: T.Object(
+      { pools: T.Record(T.String(), DniPool, { default: {} }) },
+      { default: {}, additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+)
+
+export const RootConfig = T.Object(
+  {
+    server: T.Object(ServerConfig.properties, { additionalProperties: false, default: {} }),
+    store: T.Optional(StoreConfig),
+    api_keys: T.Array(ApiKey, { default: [] }),
+    consent: ConsentConfig,
+    log: T.Object(
+      {
+        level: T.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => T.Literal(l)),
+          {
+            default: 'info',
+          },
+        ),
+      },
+      { default: {} },
+    ),
+    delivery: DeliveryConfig,
+    sources: T.Record(T.String(), T.Object({ type: T.String() }, { additionalProperties: true }), {
+      default: {},
+    }),
+    destinations: T.Record(T.String(), T.Object({ type: T.String() }, { additionalProperties: true }), {
+      default: {},
+    }),
+    routes: T.Array(RouteConfig, { default: [] }),
+    attribution: AttributionConfig,
+    retention: T.Object(
+      {
+        /** Raw emails, phones, IPs and user agents are kept this long; 0 disables (docs/privacy.md). */
+        raw_pii_days: T.Number({ minimum: 0, default: 30 }),
+        /** How often rows past the limit are looked for; the work is chunked, ingest never waits long. */
+        interval_minutes: T.Number({ minimum: 1, default: 60 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    campaigns: T.Optional(T.Record(T.String(), T.Object({}, { additionalProperties: true }))),
+    dispositions: T.Optional(T.Record(T.String(), T.Object({}, { additionalProperties: true }))),
+    /** Call rules beyond campaigns and dispositions (blocklist, spam patterns…): see pipeline/calls. */
+    calls: T.Optional(T.Object({}, { additionalProperties: true })),
+  },
+  { additionalProperties: false },
+)
+
+export type RootConfig = Static<typeof RootConfig>
+export type DeliveryConfig = Static<typeof DeliveryConfig>
+export type RouteConfig = Static<typeof RouteConfig>
+export type AttributionConfig = Static<typeof AttributionConfig>

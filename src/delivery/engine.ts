@@ -1,0 +1,408 @@
+/**
+ * The delivery engine: in-memory queues per destination fed two ways —
+ *  1. the hot path: ingest leases new deliveries to this node inside its commit and hands them straight here
+ *     (`enqueue`), so a call-connected signal is sent without a claim round-trip or a poll;
+ *  2. the sweep: a timer that wakes at the next due time (or the sweep interval) to claim scheduled retries
+ *     and expired leases (another node's, or ours after a crash), and to fire durable timers.
+ * Each destination sends at most `concurrency` requests of at most `batchSize` jobs; batches form
+ * naturally while requests are in flight, with no linger delay on the hot path.
+ *
+ * @example
+ *   const engine = createEngine({ store, destinations, policy, … }); engine.start(); engine.enqueue(leased)
+ */
+import type { Destination, DestinationContext, DestinationJob } from '../destinations/contract.ts'
+import type { ConsentAudience } from '../model/identity.ts'
+import type { Attempt, Outcome, Signal } from '../model/signal.ts'
+import type { Metrics } from '../observe/metrics.ts'
+import type { AttemptRecord, LeasedJob, Store } from '../store/types.ts'
+import { nextState, type RetryPolicy } from './backoff.ts'
+import {
+  admits,
+  type BreakerConfig,
+  type Health,
+  initialHealth,
+  onProbe,
+  onResult,
+  pause,
+  resume,
+} from './breaker.ts'
+
+export interface EngineDestination {
+  name: string
+  audience: ConsentAudience
+  destination: Destination
+  batchSize: number
+  concurrency: number
+  timeoutMs: number
+  /** Requests per second this node may send to the destination (token bucket); undefined = unlimited. */
+  ratePerS?: number
+  policy: RetryPolicy
+  ctx: DestinationContext
+}
+
+export interface EngineOptions {
+  store: Store
+  destinations: EngineDestination[]
+  breaker: BreakerConfig
+  leaseMs: number
+  sweepIntervalMs: number
+  /** Lease token of this node (one per process). */
+  token: string
+  metrics: Metrics
+  log: DestinationContext['log']
+  now?: () => number
+  /** Fires due durable timers (call rules); returns jobs leased to us and destinations with new work. */
+  fireTimers?: (now: number) => Promise<{ leased: LeasedJob[]; pendingDestinations: string[] }>
+}
+
+interface Lane {
+  d: EngineDestination
+  queue: LeasedJob[]
+  /** Queued jobs by delivery id: a fresher claim of a queued delivery refreshes it in place. */
+  queued: Map<string, LeasedJob>
+  inFlight: number
+  health: Health
+  /** Token bucket for `ratePerS`: a burst of up to one second's worth, refilled continuously. */
+  tokens: number
+  refilledAt: number
+  /** A timer that pumps the lane again when what it waits for (Retry-After, cooldown, a token) is over. */
+  wakeTimer?: NodeJS.Timeout
+}
+
+/** A job whose lease ends within its timeout plus this margin is not sent: a sweep may already own it. */
+const LEASE_MARGIN_MS = 2_000
+/** Claim no more when this many jobs already wait in memory (backpressure for a large backlog). */
+const MAX_QUEUED_PER_LANE = 2_000
+
+export function createEngine(opts: EngineOptions) {
+  const now = opts.now ?? Date.now
+  const lanes = new Map<string, Lane>()
+  for (const d of opts.destinations)
+    lanes.set(d.name, {
+      d,
+      queue: [],
+      queued: new Map(),
+      inFlight: 0,
+      health: initialHealth(),
+      tokens: d.ratePerS ?? 0,
+      refilledAt: Date.now(),
+    })
+  let running = false
+  let sweepTimer: NodeJS.Timeout | undefined
+  let sweeping: Promise<void> | undefined
+  const inFlight = new Set<Promise<void>>()
+
+  function enqueue(jobs: LeasedJob[]) {
+    const touched = new Set<Lane>()
+    for (const job of jobs) {
+      const lane = lanes.get(job.delivery.destination)
+      if (!lane) continue
+      const queued = lane.queued.get(job.delivery.id)
+      // our own sweep re-claimed a job whose lease ran out while it waited here: keep the new lease, one copy
+      if (queued) Object.assign(queued, job)
+      else {
+        lane.queue.push(job)
+        lane.queued.set(job.delivery.id, job)
+      }
+      touched.add(lane)
+    }
+    for (const lane of touched) pump(lane)
+  }
+
+  function pump(lane: Lane) {
+    if (!running) return
+    while (lane.inFlight < lane.d.concurrency && lane.queue.length > 0) {
+      const t = now()
+      const verdict = admits(lane.health, t, opts.breaker)
+      if (verdict === 'wait') return wakeLater(lane, resumesAt(lane.health, t))
+      if (!takeToken(lane, t)) return wakeLater(lane, t + 1000 / lane.d.ratePerS!)
+      if (verdict === 'probe') {
+        if (lane.inFlight > 0) return
+        lane.health = onProbe(lane.health)
+      }
+      const size = verdict === 'probe' ? 1 : lane.d.batchSize
+      const batch: LeasedJob[] = []
+      while (batch.length < size && lane.queue.length > 0) {
+        const job = lane.queue.shift()!
+        lane.queued.delete(job.delivery.id)
+        if (job.leaseUntil - t < lane.d.timeoutMs + LEASE_MARGIN_MS) continue // the sweep will reclaim it
+        batch.push(job)
+      }
+      if (batch.length === 0) continue
+      lane.inFlight++
+      const p = send(lane, batch).finally(() => {
+        lane.inFlight--
+        inFlight.delete(p)
+        pump(lane)
+      })
+      inFlight.add(p)
+    }
+  }
+
+  /** When a waiting lane may send again: after Retry-After or the breaker's cooldown (a pause waits for resume). */
+  function resumesAt(h: Health, t: number): number | undefined {
+    if (h.paused) return undefined
+    if (h.notBefore !== undefined && h.notBefore > t) return h.notBefore
+    if (h.state === 'open' && h.openedAt !== undefined) return h.openedAt + opts.breaker.cooldownMs
+    return undefined
+  }
+
+  function wakeLater(lane: Lane, at: number | undefined) {
+    if (at === undefined || lane.wakeTimer) return
+    lane.wakeTimer = setTimeout(
+      () => {
+        lane.wakeTimer = undefined
+        pump(lane)
+      },
+      Math.max(1, at - now()),
+    )
+    lane.wakeTimer.unref?.()
+  }
+
+  function takeToken(lane: Lane, t: number): boolean {
+    const rate = lane.d.ratePerS
+    if (rate === undefined) return true
+    lane.tokens = Math.min(rate, lane.tokens + ((t - lane.refilledAt) / 1000) * rate)
+    lane.refilledAt = t
+    if (lane.tokens < 1) return false
+    lane.tokens -= 1
+    return true
+  }
+
+  async function send(lane: Lane, batch: LeasedJob[]) {
+    const started = now()
+    // each destination sees the consent decision of its own audience; a withheld one is not sent at all
+    const outcomes: Outcome[] = new Array(batch.length)
+    const jobs: DestinationJob[] = []
+    const sentIndex: number[] = []
+    batch.forEach((j, i) => {
+      const own = j.signal.consentFor?.[lane.d.audience]
+      if (own?.withhold) {
+        outcomes[i] = {
+          kind: 'skipped',
+          code: 'E_CONSENT_WITHHELD',
+          message: own.reasons?.join('; ').slice(0, 500),
+        }
+        return
+      }
+      jobs.push({ delivery: j.delivery, signal: own ? { ...j.signal, consent: own } : j.signal })
+      sentIndex.push(i)
+    })
+    if (jobs.length) {
+      let sent: Outcome[]
+      try {
+        sent = await lane.d.destination.send(jobs, lane.d.ctx)
+        if (sent.length !== jobs.length) throw new Error(`destination returned ${sent.length} outcomes`)
+      } catch (err) {
+        // a destination bug must not lose deliveries: retry them under the normal schedule
+        opts.log.warn({ destination: lane.d.name, err: String(err) }, 'destination send threw')
+        sent = jobs.map(() => ({ kind: 'retry', code: 'E_DESTINATION', message: String(err).slice(0, 300) }))
+      }
+      sent.forEach((o, k) => {
+        outcomes[sentIndex[k]] = o
+      })
+    }
+    const t = now()
+    const records: AttemptRecord[] = []
+    let health = lane.health
+    batch.forEach((job, i) => {
+      const o = outcomes[i]
+      const next = nextState(o, job.delivery.attempts, lane.d.policy, t)
+      const attempt: Omit<Attempt, 'id'> = {
+        deliveryId: job.delivery.id,
+        n: job.delivery.attempts + 1,
+        startedAt: started,
+        outcome: o.kind,
+        code: o.code,
+        message: o.message?.slice(0, 1000),
+        exchange: o.exchange,
+      }
+      records.push({ deliveryId: job.delivery.id, leaseToken: job.leaseToken, attempt, next })
+      opts.metrics.attempts.inc({ destination: lane.d.name, outcome: o.kind })
+      if (o.exchange)
+        opts.metrics.requestLatency.observe({ destination: lane.d.name }, o.exchange.latencyMs / 1000)
+      if (next.status === 'delivered') {
+        opts.metrics.deliveries.inc({ destination: lane.d.name, status: 'delivered' })
+        opts.metrics.latency.observe(
+          { destination: lane.d.name, signal: job.signal.name.split(':')[0] },
+          (t - job.signal.createdAt) / 1000,
+        )
+      } else if (next.status === 'dead' || next.status === 'skipped')
+        opts.metrics.deliveries.inc({ destination: lane.d.name, status: next.status })
+      health = onResult(health, breakerResult(o), t, opts.breaker)
+      if (o.kind === 'paused') health = pause(health, o.message ?? o.code ?? 'paused', t)
+      if (o.kind === 'throttled' && o.retryAfterMs) health = { ...health, notBefore: t + o.retryAfterMs }
+    })
+    await setHealth(lane, health)
+    try {
+      await opts.store.recordAttempts(records, t)
+    } catch (err) {
+      // the leases expire and the sweep re-sends with the same idempotency key: at-least-once holds
+      opts.log.warn({ destination: lane.d.name, err: String(err) }, 'recording attempts failed')
+    }
+  }
+
+  /** HTTP 5xx, timeouts and network errors say the destination is unwell; a 4xx says the payload is. */
+  function breakerResult(o: Outcome): 'success' | 'failure' | 'neutral' {
+    if (o.kind === 'delivered') return 'success'
+    if (o.kind === 'retry') return 'failure'
+    return 'neutral'
+  }
+
+  async function setHealth(lane: Lane, health: Health) {
+    const before = lane.health
+    lane.health = health
+    opts.metrics.breaker.set(
+      { destination: lane.d.name },
+      health.state === 'closed' && !health.paused ? 1 : 0,
+    )
+    if (before.state !== health.state || Boolean(before.paused) !== Boolean(health.paused)) {
+      opts.log.warn(
+        { destination: lane.d.name, state: health.state, paused: health.paused?.reason },
+        'destination health changed',
+      )
+      await opts.store.setDestinationState(lane.d.name, { ...health }, now()).catch(() => undefined)
+    }
+    if (health.state === 'open' || health.paused) await releaseQueued(lane)
+  }
+
+  /** Jobs waiting behind an open breaker go back to the store, where any node can take them later. */
+  async function releaseQueued(lane: Lane) {
+    const jobs = lane.queue.splice(0)
+    lane.queued.clear()
+    if (jobs.length)
+      await opts.store
+        .releaseLeases(
+          opts.token,
+          jobs.map((j) => j.delivery.id),
+          now(),
+        )
+        .catch(() => undefined)
+  }
+
+  /** Returns true when more work is due right away. */
+  async function sweep(): Promise<boolean> {
+    const t = now()
+    if (opts.fireTimers) {
+      try {
+        const r = await opts.fireTimers(t)
+        enqueue(r.leased)
+      } catch (err) {
+        opts.log.warn({ err: String(err) }, 'firing timers failed')
+      }
+    }
+    const available: string[] = []
+    for (const lane of lanes.values()) {
+      // another node (or an operator through the API) may have paused or resumed it
+      const stored = (await opts.store.getDestinationState(lane.d.name).catch(() => undefined)) as
+        | Health
+        | undefined
+      if (stored && Boolean(stored.paused) !== Boolean(lane.health.paused))
+        lane.health = { ...lane.health, paused: stored.paused }
+      // a breaker another node opened more recently holds here too: every node stops hammering a failing endpoint
+      if (
+        stored?.state === 'open' &&
+        (stored.openedAt ?? 0) > (lane.health.openedAt ?? 0) &&
+        lane.health.state === 'closed'
+      )
+        lane.health = { ...lane.health, state: 'open', openedAt: stored.openedAt, failures: stored.failures }
+      if (admits(lane.health, t, opts.breaker) !== 'wait' && lane.queue.length < MAX_QUEUED_PER_LANE)
+        available.push(lane.d.name)
+    }
+    if (available.length === 0) return false
+    const claimed = await opts.store.claimDeliveries({
+      token: opts.token,
+      now: t,
+      leaseMs: opts.leaseMs,
+      limit: 500,
+      destinations: available,
+    })
+    enqueue(claimed)
+    // a full claim means more is due now: go again instead of waiting a whole interval
+    return claimed.length === 500
+  }
+
+  function schedule(delayMs: number) {
+    if (!running) return
+    if (sweepTimer) clearTimeout(sweepTimer)
+    sweepTimer = setTimeout(runSweep, delayMs)
+    sweepTimer.unref?.()
+  }
+
+  async function runSweep() {
+    if (!running || sweeping) return
+    let more = false
+    sweeping = sweep()
+      .then((m) => {
+        more = m
+      })
+      .catch((err) => opts.log.warn({ err: String(err) }, 'sweep failed'))
+      .finally(() => {
+        sweeping = undefined
+      })
+    await sweeping
+    let delay = more ? 0 : opts.sweepIntervalMs
+    const due = more ? undefined : await opts.store.nextDue().catch(() => undefined)
+    // work due in the future wakes us on time (timers fire within ms of their due time); overdue work
+    // that this sweep could not take (breaker open, paused) waits a whole interval, or we would spin
+    if (due !== undefined && due > now()) delay = Math.min(delay, due - now())
+    schedule(delay)
+  }
+
+  return {
+    enqueue,
+    /** New pending work for these destinations (not leased to us): sweep now. */
+    wake(_destinations: string[]) {
+      schedule(0)
+    },
+    start() {
+      running = true
+      schedule(0)
+    },
+    /** Stop taking work, let in-flight requests finish (up to `graceMs`), give queued leases back. */
+    async stop(graceMs = 10_000) {
+      running = false
+      if (sweepTimer) clearTimeout(sweepTimer)
+      for (const lane of lanes.values()) if (lane.wakeTimer) clearTimeout(lane.wakeTimer)
+      if (sweeping) await sweeping
+      const deadline = new Promise((r) => setTimeout(r, graceMs).unref?.())
+      await Promise.race([Promise.allSettled([...inFlight]), deadline])
+      for (const lane of lanes.values()) await releaseQueued(lane)
+    },
+    /** Destinations that would send right now: the hot path leases deliveries only for these. */
+    available(): Set<string> {
+      const t = now()
+      const out = new Set<string>()
+      for (const lane of lanes.values())
+        if (admits(lane.health, t, opts.breaker) === 'send') out.add(lane.d.name)
+      return out
+    },
+    /** Load persisted health (a pause survives a restart). */
+    async restore() {
+      for (const lane of lanes.values()) {
+        const stored = (await opts.store.getDestinationState(lane.d.name)) as Health | undefined
+        if (stored) lane.health = { ...initialHealth(), paused: stored.paused }
+      }
+    },
+    health(name: string): Health | undefined {
+      return lanes.get(name)?.health
+    },
+    async resume(name: string) {
+      const lane = lanes.get(name)
+      if (!lane) return false
+      await setHealth(lane, resume(lane.health))
+      await opts.store.setDestinationState(name, { ...lane.health }, now())
+      schedule(0)
+      return true
+    },
+    lanes: () =>
+      [...lanes.values()].map((l) => ({
+        name: l.d.name,
+        queued: l.queue.length,
+        inFlight: l.inFlight,
+        health: l.health,
+      })),
+  }
+}
+
+export type Engine = ReturnType<typeof createEngine>

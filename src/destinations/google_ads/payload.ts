@@ -1,0 +1,262 @@
+/**
+ * Pure payload builders for the Google Ads API `ConversionUploadService` and
+ * `ConversionAdjustmentUploadService` (REST JSON, camelCase, protos of the installed `google-ads-node`).
+ *
+ * A signal becomes one of three rows: a `ClickConversion` (click id, or hashed email/phone only = enhanced
+ * conversions for leads), a `CallConversion` (plain E.164 `callerId` + call start), or, for `correction`
+ * signals, a `ConversionAdjustment` (RETRACTION / RESTATEMENT by `orderId`). Date-times are
+ * `yyyy-mm-dd hh:mm:ss±hh:mm` in the account's time zone, computed from the epoch instant.
+ *
+ * @example
+ *   const row = buildAdsRow(signal, settings)  // { ok: true, endpoint: 'click', row: { gclid, conversionAction, … } }
+ */
+import { toE164 } from '../../identity/phone.ts'
+import type { ConsentState } from '../../model/identity.ts'
+import type { Signal } from '../../model/signal.ts'
+import {
+  callerOf,
+  consentedIdentifiers,
+  conversionActionFor,
+  conversionKind,
+  conversionSubject,
+  digitsOnly,
+  googleClickId,
+  googleConsent,
+  googleMoney,
+  interleave,
+} from '../google/common.ts'
+
+/** Google's cap on conversions (and adjustments) per upload request. */
+export const ADS_MAX_ROWS = 2000
+/** Google's cap on user identifiers per click conversion. */
+export const ADS_MAX_IDENTIFIERS = 5
+
+export type AdsConsentStatus = 'GRANTED' | 'DENIED' | 'UNSPECIFIED'
+export interface AdsConsent {
+  adUserData: AdsConsentStatus
+  adPersonalization: AdsConsentStatus
+}
+export type AdsUserIdentifier =
+  | { userIdentifierSource: 'FIRST_PARTY'; hashedEmail: string }
+  | { userIdentifierSource: 'FIRST_PARTY'; hashedPhoneNumber: string }
+
+export interface ClickConversion {
+  gclid?: string
+  gbraid?: string
+  wbraid?: string
+  conversionAction: string
+  conversionDateTime: string
+  conversionValue?: number
+  currencyCode?: string
+  orderId: string
+  userIdentifiers?: AdsUserIdentifier[]
+  consent: AdsConsent
+}
+export interface CallConversion {
+  callerId: string
+  callStartDateTime: string
+  conversionAction: string
+  conversionDateTime: string
+  conversionValue?: number
+  currencyCode?: string
+  consent: AdsConsent
+}
+export interface ConversionAdjustment {
+  conversionAction: string
+  adjustmentType: 'RETRACTION' | 'RESTATEMENT'
+  adjustmentDateTime: string
+  orderId: string
+  restatementValue?: { adjustedValue: number; currencyCode?: string }
+}
+
+export type AdsEndpoint = 'click' | 'call' | 'adjustment'
+export type AdsRow =
+  | { ok: true; endpoint: 'click'; row: ClickConversion; lead: boolean }
+  | { ok: true; endpoint: 'call'; row: CallConversion }
+  | { ok: true; endpoint: 'adjustment'; row: ConversionAdjustment }
+  | { ok: false; code: string; message: string }
+
+export interface AdsSettings {
+  /** Conversion-owning customer, digits only. */
+  customerId: string
+  /** Signal name or glob → conversion action id (digits) or resource name. */
+  conversions: Record<string, string>
+  defaultConversion?: string
+  /** IANA time zone of the Google Ads account: `conversionDateTime` is written in it. */
+  timeZone: string
+  defaultRegion: string
+}
+
+const CONSENT: Record<ConsentState, AdsConsentStatus> = {
+  granted: 'GRANTED',
+  denied: 'DENIED',
+  unspecified: 'UNSPECIFIED',
+}
+const consentOf = (s: Signal): AdsConsent => googleConsent(s, CONSENT)
+
+const pad = (n: number, w = 2) => String(Math.trunc(Math.abs(n))).padStart(w, '0')
+
+/**
+ * Google Ads date-time: `yyyy-mm-dd hh:mm:ss±hh:mm`, the instant written in `timeZone` with its offset.
+ * Formatting from the epoch (not by reshaping an ISO string) avoids the non-`Z` offset bug seen elsewhere.
+ *
+ * @example adsDateTime(1623348484, 'UTC')               // '2021-06-10 18:08:04+00:00'
+ * @example adsDateTime(1571051718, 'Asia/Kolkata')      // '2019-10-14 16:45:18+05:30'
+ */
+export function adsDateTime(epochS: number, timeZone: string): string {
+  const ms = Math.floor(epochS) * 1000
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    })
+      .formatToParts(new Date(ms))
+      .map((p) => [p.type, p.value]),
+  ) as Record<string, string>
+  const y = Number(parts.year)
+  const localAsUtc = Date.UTC(
+    y,
+    Number(parts.month) - 1,
+    Number(parts.day),
+    Number(parts.hour),
+    Number(parts.minute),
+    Number(parts.second),
+  )
+  const offsetMin = Math.round((localAsUtc - ms) / 60_000)
+  const sign = offsetMin < 0 ? '-' : '+'
+  return `${pad(y, 4)}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}${sign}${pad(offsetMin / 60)}:${pad(offsetMin % 60)}`
+}
+
+/**
+ * `customers/{cid}/conversionActions/{id}` for a configured id; a full resource name passes through.
+ *
+ * @example conversionActionResource('1234567890', '555') // 'customers/1234567890/conversionActions/555'
+ */
+export const conversionActionResource = (customerId: string, action: string): string =>
+  action.startsWith('customers/') ? action : `customers/${customerId}/conversionActions/${digitsOnly(action)}`
+
+/**
+ * Hashed email and phone identifiers (the only kinds conversion uploads accept), at most 5, alternating
+ * kinds so both get a chance at matching.
+ *
+ * @example adsUserIdentifiers(signal, 'US') // [{ userIdentifierSource: 'FIRST_PARTY', hashedEmail: '…' }, …]
+ */
+export function adsUserIdentifiers(signal: Signal, defaultRegion: string): AdsUserIdentifier[] {
+  const ids = consentedIdentifiers(signal, defaultRegion)
+  return interleave<AdsUserIdentifier>(
+    [
+      ids.emails.map((hashedEmail) => ({ userIdentifierSource: 'FIRST_PARTY', hashedEmail })),
+      ids.phones.map((hashedPhoneNumber) => ({ userIdentifierSource: 'FIRST_PARTY', hashedPhoneNumber })),
+    ],
+    ADS_MAX_IDENTIFIERS,
+  )
+}
+
+/**
+ * One signal as one upload row, or why it cannot be sent (a permanent outcome for that job).
+ *
+ * @example buildAdsRow(callOnlySignal, settings) // { ok: true, endpoint: 'call', row: { callerId: '+12125550000', … } }
+ */
+export function buildAdsRow(signal: Signal, settings: AdsSettings): AdsRow {
+  const subject = conversionSubject(signal)
+  if (!subject.ok) return subject
+  const { correction } = subject
+  const found = conversionActionFor(settings, subject.lookupName)
+  if (!found.ok) return found
+  const conversionAction = conversionActionResource(settings.customerId, found.action)
+
+  if (correction) {
+    const row: ConversionAdjustment = {
+      conversionAction,
+      adjustmentType: correction.adjustment === 'retract' ? 'RETRACTION' : 'RESTATEMENT',
+      adjustmentDateTime: adsDateTime(signal.occurredAt, settings.timeZone),
+      // Every click / ECfL upload carries orderId = signal id, so the original is found by it.
+      orderId: correction.signalId,
+    }
+    if (correction.adjustment === 'restate') {
+      const { conversionValue, currencyCode } = googleMoney(signal)
+      if (conversionValue === undefined)
+        return { ok: false, code: 'GOOGLE_CORRECTION_INVALID', message: 'a restatement needs the new value' }
+      row.restatementValue = { adjustedValue: conversionValue, ...(currencyCode ? { currencyCode } : {}) }
+    }
+    return { ok: true, endpoint: 'adjustment', row }
+  }
+
+  const kind = conversionKind(signal)
+  const conversionDateTime = adsDateTime(signal.occurredAt, settings.timeZone)
+  if (kind === 'call') {
+    const call = signal.event.ext?.call
+    const start = call?.started_at ?? call?.answered_at
+    const callerId = toE164(callerOf(signal), settings.defaultRegion)
+    if (!signal.consent.pii)
+      return {
+        ok: false,
+        code: 'GOOGLE_NO_IDENTIFIERS',
+        message: 'no click id, and consent does not allow sending the caller id',
+      }
+    if (!callerId)
+      return { ok: false, code: 'GOOGLE_ADS_CALLER_UNPARSEABLE', message: 'caller id is not a phone number' }
+    if (start === undefined)
+      return { ok: false, code: 'GOOGLE_ADS_CALL_START_UNKNOWN', message: 'the call has no start time' }
+    return {
+      ok: true,
+      endpoint: 'call',
+      row: {
+        callerId,
+        callStartDateTime: adsDateTime(start, settings.timeZone),
+        conversionAction,
+        conversionDateTime,
+        ...googleMoney(signal),
+        consent: consentOf(signal),
+      },
+    }
+  }
+
+  const click = googleClickId(signal)
+  // A braid-only conversion cannot carry user identifiers (Google rejects the combination).
+  const identifiers = click && !('gclid' in click) ? [] : adsUserIdentifiers(signal, settings.defaultRegion)
+  if (!click && identifiers.length === 0)
+    return {
+      ok: false,
+      code: 'GOOGLE_NO_IDENTIFIERS',
+      message: signal.consent.pii
+        ? 'no click id, caller, email or phone'
+        : 'no click id, and consent does not allow hashed PII',
+    }
+  const row: ClickConversion = {
+    ...click,
+    conversionAction,
+    conversionDateTime,
+    ...googleMoney(signal),
+    // One conversion per order id per action: Google's dedup key, and what adjustments point at.
+    orderId: signal.id,
+    consent: consentOf(signal),
+  }
+  if (identifiers.length) row.userIdentifiers = identifiers
+  return { ok: true, endpoint: 'click', row, lead: !click }
+}
+
+/** Request bodies. `customerId` is bound in the URL path, so it is not repeated in the body. */
+export const uploadBody = <R>(
+  endpoint: AdsEndpoint,
+  rows: R[],
+  validateOnly: boolean,
+): Record<string, unknown> => ({
+  [endpoint === 'adjustment' ? 'conversionAdjustments' : 'conversions']: rows,
+  // "should always be set to true": per-row results instead of all-or-nothing.
+  partialFailure: true,
+  ...(validateOnly ? { validateOnly: true } : {}),
+})
+
+/** REST method per endpoint. @example ADS_METHODS.call // 'uploadCallConversions' */
+export const ADS_METHODS: Record<AdsEndpoint, string> = {
+  click: 'uploadClickConversions',
+  call: 'uploadCallConversions',
+  adjustment: 'uploadConversionAdjustments',
+}

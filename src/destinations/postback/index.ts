@@ -1,0 +1,137 @@
+/**
+ * `postback`: affiliate-network and tracker postbacks. A URL template with `{macro}` tokens, sent as GET or
+ * POST (query, form or JSON body), custom headers, optional HMAC-SHA256 signature header, and a success rule
+ * that can read the body (TUNE answers 200 with `success=false;`). Corrections go out as a status change
+ * through `status_map`.
+ *
+ * @example
+ *   affiliate: { type: postback, method: GET,
+ *     url: "https://net.example/pb?clickid={click_id}&payout={payout}&status={status}",
+ *     status_map: { "disposition:Sale": approved, correction: rejected } }
+ */
+import { createHmac } from 'node:crypto'
+import { Type as T } from '@sinclair/typebox'
+import type { Outcome } from '../../model/signal.ts'
+import type { DestinationDefinition } from '../contract.ts'
+import { classifyHttp } from '../http.ts'
+import { macroValue, macroValues } from '../view.ts'
+import { type Encoding, MissingMacroError, render } from './template.ts'
+
+const PostbackConfig = T.Object({
+  url: T.String({ pattern: '^https?://' }),
+  method: T.Union([T.Literal('GET'), T.Literal('POST')], { default: 'GET' }),
+  /** POST body: a template in the chosen encoding; default none (parameters in the URL). */
+  body: T.Optional(T.Union([T.String(), T.Record(T.String(), T.String())])),
+  body_type: T.Union([T.Literal('form'), T.Literal('json')], { default: 'form' }),
+  headers: T.Optional(T.Record(T.String(), T.String())),
+  /** Signal name (or glob-free name) → the status value this network expects. */
+  status_map: T.Optional(T.Record(T.String(), T.String())),
+  missing: T.Union([T.Literal('empty'), T.Literal('fail')], { default: 'empty' }),
+  signature: T.Optional(
+    T.Object({
+      secret: T.String({ minLength: 8 }),
+      header: T.String({ default: 'X-Closeloop-Signature' }),
+    }),
+  ),
+  success: T.Optional(
+    T.Object({
+      status_min: T.Integer({ default: 200 }),
+      status_max: T.Integer({ default: 299 }),
+      /** The body must match (regex), e.g. `success=true`. */
+      body_matches: T.Optional(T.String()),
+      /** The body must not match (regex), e.g. `success=false`. */
+      body_not_matches: T.Optional(T.String()),
+    }),
+  ),
+})
+
+export const postbackDestination: DestinationDefinition<typeof PostbackConfig> = {
+  type: 'postback',
+  configSchema: PostbackConfig,
+  // one conversion per request is the postback convention; 30 s is what affiliate receivers expect
+  defaults: { batchSize: 1, concurrency: 8, timeoutMs: 30_000 },
+  secrets: [],
+  create(_name, config) {
+    const success = config.success
+    const okBody = success?.body_matches ? new RegExp(success.body_matches) : undefined
+    const badBody = success?.body_not_matches ? new RegExp(success.body_not_matches) : undefined
+    const secrets = config.signature ? [config.signature.secret] : []
+
+    function statusFor(signalName: string, disposition: string | undefined): string | undefined {
+      const map = config.status_map ?? {}
+      return map[signalName] ?? (disposition ? map[disposition] : undefined) ?? disposition ?? signalName
+    }
+
+    return {
+      async send(jobs, ctx) {
+        const outcomes: Outcome[] = []
+        for (const { signal, delivery } of jobs) {
+          const values = macroValues(signal, { delivery_id: delivery.id })
+          values.status = statusFor(signal.name, values.disposition)
+          const lookup = (n: string) => macroValue(signal, values, n)
+          let url: string
+          let body: string | undefined
+          const headers: Record<string, string> = { 'user-agent': 'closeloop/0.1', ...(config.headers ?? {}) }
+          try {
+            url = render(config.url, lookup, 'url', config.missing)
+            if (config.method === 'POST' && config.body !== undefined) {
+              const enc: Encoding = config.body_type === 'json' ? 'json' : 'form'
+              if (typeof config.body === 'string') body = render(config.body, lookup, enc, config.missing)
+              else if (enc === 'json')
+                body = JSON.stringify(
+                  Object.fromEntries(
+                    Object.entries(config.body).map(([k, v]) => [
+                      k,
+                      render(v, lookup, 'raw', config.missing),
+                    ]),
+                  ),
+                )
+              else
+                body = new URLSearchParams(
+                  Object.entries(config.body).map(([k, v]) => [k, render(v, lookup, 'raw', config.missing)]),
+                ).toString()
+              headers['content-type'] =
+                enc === 'json' ? 'application/json' : 'application/x-www-form-urlencoded'
+            }
+          } catch (err) {
+            if (!(err instanceof MissingMacroError)) throw err
+            outcomes.push({ kind: 'permanent', code: 'E_MACRO_MISSING', message: err.message })
+            continue
+          }
+          if (config.signature) {
+            const signed = body ?? url
+            headers[config.signature.header] = createHmac('sha256', config.signature.secret)
+              .update(signed)
+              .digest('hex')
+          }
+          const res = await ctx.http.request({
+            method: config.method,
+            url,
+            headers,
+            body,
+            timeoutMs: config.timeout_ms ?? 30_000,
+            secrets,
+          })
+          outcomes.push(judge(res, ctx.now()))
+        }
+        return outcomes
+
+        function judge(res: Awaited<ReturnType<typeof ctx.http.request>>, now: number): Outcome {
+          const base = classifyHttp(res, now)
+          if (res.status === undefined) return base
+          const inRange =
+            res.status >= (success?.status_min ?? 200) && res.status <= (success?.status_max ?? 299)
+          if (!inRange) return base.kind === 'delivered' ? { ...base, kind: 'permanent' } : base
+          if ((okBody && !okBody.test(res.body)) || badBody?.test(res.body))
+            return {
+              kind: 'permanent',
+              exchange: res.exchange,
+              code: 'E_POSTBACK_REJECTED',
+              message: `receiver answered ${res.status} but the body says it failed: ${res.body.slice(0, 200)}`,
+            }
+          return { kind: 'delivered', exchange: res.exchange, code: `HTTP_${res.status}` }
+        }
+      },
+    }
+  },
+}

@@ -1,0 +1,93 @@
+/**
+ * Prometheus metrics. One registry per app instance (tests run several apps in one process).
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+export function createMetrics() {
+  const registry = new Registry()
+  const ingested = new Counter({
+    name: 'closeloop_ingest_events_total',
+    help: 'Events received, by source and result (accepted, duplicate, rejected)',
+    labelNames: ['source', 'result'],
+    registers: [registry],
+  })
+  const signals = new Counter({
+    name: 'closeloop_signals_total',
+    help: 'Signals derived, by name',
+    labelNames: ['signal'],
+    registers: [registry],
+  })
+  const attempts = new Counter({
+    name: 'closeloop_delivery_attempts_total',
+    help: 'Delivery attempts, by destination and outcome (delivered, retry, throttled, permanent, paused)',
+    labelNames: ['destination', 'outcome'],
+    registers: [registry],
+  })
+  const deliveries = new Counter({
+    name: 'closeloop_deliveries_total',
+    help: 'Deliveries reaching a final state, by destination and status (delivered, dead)',
+    labelNames: ['destination', 'status'],
+    registers: [registry],
+  })
+  const latency = new Histogram({
+    name: 'closeloop_ingest_to_delivered_seconds',
+    help: 'From the ingest commit of a signal to the destination accepting it',
+    labelNames: ['destination', 'signal'],
+    // the call-connected budget is 10 ms of overhead; retried deliveries land in the long buckets
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 300, 3600, 86400],
+    registers: [registry],
+  })
+  const requestLatency = new Histogram({
+    name: 'closeloop_destination_request_seconds',
+    help: 'Round trip of one request to a destination',
+    labelNames: ['destination'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  })
+  const breaker = new Gauge({
+    name: 'closeloop_destination_available',
+    help: '1 when the destination accepts sends (breaker closed, not paused), else 0',
+    labelNames: ['destination'],
+    registers: [registry],
+  })
+  const holdbacks = new Counter({
+    name: 'closeloop_holdbacks_total',
+    help: 'Calls or dispositions that produced no conversion, by reason (repeat_caller, spam, service, no_answer…)',
+    labelNames: ['reason'],
+    registers: [registry],
+  })
+  const clicks = new Counter({
+    name: 'closeloop_clicks_total',
+    help: 'Clicks captured, by result (accepted, duplicate, rejected)',
+    labelNames: ['result'],
+    registers: [registry],
+  })
+  const dni = new Counter({
+    name: 'closeloop_dni_assignments_total',
+    help: 'Tracking numbers handed out, by campaign and result (pooled, exhausted: the default number)',
+    labelNames: ['campaign', 'result'],
+    registers: [registry],
+  })
+  const attributions = new Counter({
+    name: 'closeloop_call_attribution_total',
+    help: 'Answered calls by how their click was found (dni, phone, click_id, none)',
+    labelNames: ['method'],
+    registers: [registry],
+  })
+  return {
+    registry,
+    ingested,
+    signals,
+    attempts,
+    deliveries,
+    latency,
+    requestLatency,
+    breaker,
+    holdbacks,
+    clicks,
+    dni,
+    attributions,
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,59 @@
+/**
+ * The ECAPI ingest stage: an accepted event → one signal named after its event_type (call rules add more
+ * in `rules/`), routed to its destinations. Pure: the store runs `derive` inside its transaction.
+ */
+import { consentByAudience, decideConsent } from '../identity/consent.ts'
+import type { EcapiEvent } from '../model/ecapi.ts'
+import type { IngestItem } from '../store/types.ts'
+import { leadKey, leadPhone, type VisitorFacts, visitorKey } from './attribution/index.ts'
+import { dedupKey } from './dedup.ts'
+
+/** A form's phone stays linked to its visitor's click as long as a click counts (90 days). */
+const LEAD_TTL_MS = 90 * 86_400_000
+
+import { destinationsFor, type Route } from './route.ts'
+import { ecapiSignalName, makeSignal } from './signal.ts'
+
+export interface PipelineConfig {
+  routes: Route[]
+  /** Destinations that exist and are enabled; routes to others create nothing. */
+  activeDestinations: ReadonlySet<string>
+  consentDefault: 'granted' | 'denied'
+}
+
+export function routeTo(cfg: PipelineConfig, signal: Parameters<typeof destinationsFor>[1]): string[] {
+  return destinationsFor(cfg.routes, signal).filter((d) => cfg.activeDestinations.has(d))
+}
+
+export function ecapiItem(event: EcapiEvent, cfg: PipelineConfig): IngestItem {
+  const key = dedupKey(event)
+  // a form event (visitor id + phone) lets a later call from that phone find the visitor's click
+  const phone = leadPhone(event)
+  const visitor = phone
+    ? visitorKey(event.data_set_id, String((event.ext as { visitor_id: string }).visitor_id))
+    : undefined
+  return {
+    event,
+    dedupKey: key,
+    ...(visitor ? { facts: [visitor] } : {}),
+    derive({ eventId, rawId, now, facts }) {
+      const touch = visitor ? (facts[visitor] as VisitorFacts | undefined)?.first : undefined
+      const leadFacts =
+        phone && touch ? { [leadKey(phone)]: { value: { touch }, ttlMs: LEAD_TTL_MS } } : undefined
+      const signal = makeSignal({
+        basis: key ?? eventId,
+        name: ecapiSignalName(event),
+        eventId,
+        event,
+        consent: decideConsent(event, cfg.consentDefault),
+        consentFor: consentByAudience(event, cfg.consentDefault),
+        causes: [rawId],
+        now,
+      })
+      return {
+        signals: [{ signal, destinations: routeTo(cfg, signal) }],
+        ...(leadFacts ? { facts: leadFacts } : {}),
+      }
+    },
+  }
+}

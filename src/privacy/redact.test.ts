@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { identityKey, sha256Hex } from '../identity/hash.ts'
+import {
+  auditSubject,
+  hashEmail,
+  hashPhone,
+  likePatterns,
+  literalPattern,
+  phonePattern,
+  redactor,
+  type Subject,
+  subjectOf,
+} from './redact.ts'
+import { mentions, scrubAttempt, scrubRaw } from './rows.ts'
+
+// official ECAPI vectors (shared/reference/ecapi.md §8)
+const EMAIL_HASH = 'b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514'
+const PHONE_HASH = '7c8d08bf90ca322bcac37f99ba14e980e4b1f5ba919f7e16a030af9070ba125e'
+const UA = 'Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0'
+
+const event = {
+  data_set_id: 'acme',
+  user_data: {
+    email_address: [' User@example.com '],
+    phone_numbers: ['+1 212-555-0000'],
+    event_ip_address: '203.0.113.7',
+    event_user_agent: UA,
+    landing_ip_address: '2001:db8::1',
+    address: { first_name: ' Jane ', city: 'new york' },
+  },
+  ext: { call: { call_id: 'CA1', caller: '(212) 555-0000', tracking_number: '+18005550199' } },
+}
+
+describe('hashing follows ECAPI normalization', () => {
+  test('official vectors; hashes pass through', () => {
+    assert.equal(hashEmail(' User@example.com '), EMAIL_HASH)
+    assert.equal(hashPhone('+1 212-555-0000'), PHONE_HASH)
+    assert.equal(hashPhone('2125550000'), PHONE_HASH)
+    assert.equal(hashPhone(PHONE_HASH.toUpperCase()), PHONE_HASH)
+    assert.equal(hashPhone('client:alice'), sha256Hex('client:alice'))
+  })
+})
+
+describe('redactor: retain mode (retention)', () => {
+  const r = redactor({ context: [event] })
+
+  test('emails and phones become their SHA-256, IPs and user agents go, other fields stay', () => {
+    assert.deepEqual(r.json(event), {
+      data_set_id: 'acme',
+      user_data: {
+        email_address: [EMAIL_HASH],
+        phone_numbers: [PHONE_HASH],
+        address: { first_name: sha256Hex('jane'), city: 'new york' },
+      },
+      ext: { call: { call_id: 'CA1', caller: PHONE_HASH, tracking_number: '+18005550199' } },
+    })
+  })
+
+  test('idempotent: a redacted document redacts to itself', () => {
+    const once = r.json(event)
+    assert.deepEqual(redactor({ context: [once] }).json(once), once)
+  })
+
+  test('free text: every format of a found value, percent- and form-encoded', () => {
+    for (const s of [
+      '+12125550000',
+      '%2B12125550000',
+      '(212) 555-0000',
+      '212-555-0000',
+      '212.555.0000',
+      '2125550000',
+      '12125550000',
+      '212+555+0000',
+      '%28212%29%20555-0000',
+    ])
+      assert.equal(r.text(`c=${s}&x=1`), `c=${PHONE_HASH}&x=1`, s)
+    assert.equal(r.text('e=user%40example.com'), `e=${EMAIL_HASH}`)
+    assert.equal(r.text('e=USER@EXAMPLE.COM'), `e=${EMAIL_HASH}`)
+    assert.equal(r.text(`ua=${encodeURIComponent(UA)}`), 'ua=[redacted]')
+    assert.equal(r.text(`ua=${new URLSearchParams({ u: UA }).toString().slice(2)}`), 'ua=[redacted]')
+    // an IP inside a longer one is another address
+    assert.equal(r.text('ip 203.0.113.7 and 203.0.113.70'), 'ip [redacted] and 203.0.113.70')
+  })
+
+  test('generic pass: an email or a +E.164 number nobody announced', () => {
+    const g = redactor({ context: [] })
+    assert.equal(g.text('mail bob@corp.io now'), `mail ${sha256Hex('bob@corp.io')} now`)
+    assert.equal(g.text('to=%2B442079460958'), `to=${sha256Hex('+442079460958')}`)
+    assert.equal(g.text('(646) 555-1234'), sha256Hex('+16465551234'))
+    // too short to be a phone, and timestamps without a +, stay
+    assert.equal(g.text('tz +0000 at 1746558464'), 'tz +0000 at 1746558464')
+  })
+
+  test('nested JSON strings (an attempt body) are walked, not just searched', () => {
+    const body = JSON.stringify({ user_data: { em: ['x@y.co'], client_ip_address: '203.0.113.9' } })
+    assert.deepEqual(JSON.parse(String(r.json({ body }) && (r.json({ body }) as { body: string }).body)), {
+      user_data: { em: [sha256Hex('x@y.co')] },
+    })
+  })
+
+  test('raw bodies: JSON, form, a request URL; anything else becomes a note', () => {
+    const form = scrubRaw(
+      {
+        body: 'From=%2B12125550000&To=%2B18005550199&CallerCity=NYC',
+        headers: { 'user-agent': UA },
+        result: null,
+      },
+      [],
+    )
+    assert.equal(form.body, `From=${PHONE_HASH}&To=%2B18005550199`)
+    assert.deepEqual(form.headers, {})
+    const url = scrubRaw(
+      { body: '/v1/sources/cc/postback?caller=(212)%20555-0000&v=1', headers: {}, result: null },
+      [],
+    )
+    assert.equal(url.body, `/v1/sources/cc/postback?caller=${PHONE_HASH}&v=1`)
+    const json = scrubRaw({ body: JSON.stringify({ caller: 2125550000 }), headers: {}, result: null }, [])
+    assert.equal(json.body, JSON.stringify({ caller: PHONE_HASH }))
+    const junk = scrubRaw({ body: 'call 212 555 0000 <xml>', headers: {}, result: null }, [])
+    assert.match(junk.body, /^\[scrubbed: unparseable body, 23 bytes, sha256 [0-9a-f]{64}\]$/)
+  })
+
+  test('an attempt is scrubbed knowing the signal it sent', () => {
+    const next = scrubAttempt(
+      {
+        exchange: { url: 'https://n.test/pb?c=%2B12125550000', headers: {}, response: 'bad 212-555-0000' },
+        message: 'caller (212) 555-0000',
+        lastError: null,
+      },
+      { event },
+    )
+    assert.deepEqual(next.exchange, {
+      url: `https://n.test/pb?c=${PHONE_HASH}`,
+      headers: {},
+      response: `bad ${PHONE_HASH}`,
+    })
+    assert.equal(next.message, `caller ${PHONE_HASH}`)
+  })
+})
+
+describe('redactor: forget mode (subject deletion)', () => {
+  const subject = subjectOf({ email: 'user@example.com', phone: '2125550000' }) as Subject
+
+  test('the subject is built from raw values with every hash stored anywhere', () => {
+    assert.deepEqual(subject.emails, ['user@example.com'])
+    assert.deepEqual(subject.phones, ['+12125550000'])
+    for (const h of [EMAIL_HASH, PHONE_HASH, sha256Hex('12125550000'), identityKey('+12125550000')])
+      assert.ok(subject.hashes.includes(h))
+    assert.match(auditSubject(subject), /^[0-9a-f]{64}$/)
+    assert.deepEqual(subjectOf({ email: 'nope', phone: '12' }), [
+      { path: '/email', message: 'not an email address' },
+      { path: '/phone', message: 'not a phone number (use E.164, e.g. +12125550000)' },
+    ])
+  })
+
+  test('values and hashes of the subject are removed; others are hashed as in retention', () => {
+    const r = redactor({ context: [event], subject })
+    const doc = {
+      ...event,
+      user_data: { ...event.user_data, email_address: [' User@example.com ', 'other@x.co'] },
+    }
+    const out = r.json(doc) as typeof event
+    assert.deepEqual(out.user_data.email_address, [sha256Hex('other@x.co')])
+    assert.deepEqual(out.user_data.phone_numbers, [])
+    assert.equal((out.ext.call as { caller?: string }).caller, undefined)
+    assert.equal(r.text(`em=${EMAIL_HASH}&ph=${sha256Hex('12125550000')}`), 'em=[deleted]&ph=[deleted]')
+    assert.equal(r.text(`phone:${identityKey('+12125550000')}`), 'phone:[deleted]')
+  })
+
+  test('mentions: any format or hash of the subject, nothing else', () => {
+    assert.ok(mentions(subject, ['x (212) 555-0000']))
+    assert.ok(mentions(subject, ['caller=%2B12125550000']))
+    assert.ok(mentions(subject, [`{"em":"${EMAIL_HASH}"}`]))
+    assert.ok(mentions(subject, ['USER%40EXAMPLE.COM']))
+    assert.ok(!mentions(subject, ['(212) 555-0001 other@example.com 12125550000123']))
+  })
+
+  test('LIKE pre-filter patterns cover every format', () => {
+    const pats = likePatterns(subject)
+    assert.ok(pats.includes('%212%555%0000%'))
+    assert.ok(pats.includes('%user\\%40example.com%'))
+    const like = (p: string) =>
+      new RegExp(
+        `^${p
+          .replace(/\\%/g, '\u0000')
+          .replace(/[.+()]/g, '\\$&')
+          .replaceAll('%', '.*')
+          .replaceAll('\u0000', '%')}$`,
+        'i',
+      )
+    for (const s of ['x(212) 555-0000', '%2B12125550000', 'a user%40example.com b'])
+      assert.ok(
+        pats.some((p) => like(p).test(s)),
+        s,
+      )
+  })
+})
+
+describe('patterns', () => {
+  test('literalPattern matches encoded forms', () => {
+    assert.ok(new RegExp(literalPattern('jane+x@example.com'), 'i').test('jane%2Bx%40EXAMPLE.com'))
+  })
+  test('phonePattern matches national and international formats, not longer numbers', () => {
+    const re = new RegExp(phonePattern('+442079460958')!, 'i')
+    assert.ok(re.test('020 7946 0958'))
+    assert.ok(re.test('+44 20 7946 0958'))
+    assert.ok(re.test('0044 20 7946 0958'))
+    assert.ok(!re.test('2079460958123'))
+  })
+})

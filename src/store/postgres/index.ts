@@ -1,0 +1,99 @@
+/**
+ * The scale-out store: many stateless closeloop nodes share one PostgreSQL database.
+ *  - ingest goes through group commit (concurrent requests share one COMMIT) and deduplicates across
+ *    nodes with `ON CONFLICT`;
+ *  - deliveries and timers are claimed with `FOR UPDATE SKIP LOCKED`, so nodes never take the same row;
+ *  - `onWake` (LISTEN/NOTIFY) tells a node another node created work for it, without polling;
+ *  - database faults reject with `code: 'E_STORE_UNAVAILABLE'` (HTTP 503) and the pool heals by itself.
+ *
+ * @example
+ *   const store = await openPostgresStore('postgres://closeloop@db/closeloop'); await store.migrate()
+ *   store.onWake((destinations) => engine.wake(destinations))
+ */
+import { randomBytes } from 'node:crypto'
+import type { IngestRequest, Store } from '../types.ts'
+import * as deliveries from './deliveries.ts'
+import { classify } from './errors.ts'
+import { createGroupCommit } from './group-commit.ts'
+import { ingestOp, insertRaw, updateFacts } from './ingest.ts'
+import { runMigrations } from './migrations.ts'
+import { createPool, type PoolOptions, query, tx, withClient } from './pool.ts'
+import * as privacy from './privacy.ts'
+import * as read from './read.ts'
+import { fireTimers } from './timers.ts'
+import { createWakeListener, type WakeCallback } from './wake.ts'
+
+export type { StoreUnavailableError } from './errors.ts'
+export { isStoreUnavailable } from './errors.ts'
+export type { WakeCallback } from './wake.ts'
+
+export interface PostgresStore extends Store {
+  readonly kind: 'postgres'
+  /**
+   * Called when another node (or an operator action) created work: the destinations that have new pending
+   * deliveries, or `[]` for "anything may have changed" (after the listener reconnects). Returns an
+   * unsubscribe function. Not part of `Store`: SQLite has one process and needs no wake-ups.
+   */
+  onWake(cb: WakeCallback): () => void
+  /** Transactions and operations committed by group commit, for the benchmark and metrics. */
+  groupCommitStats(): { transactions: number; operations: number }
+}
+
+export async function openPostgresStore(url: string, opts: PoolOptions = {}): Promise<PostgresStore> {
+  const poolSize = opts.poolSize ?? 10
+  const pool = createPool(url, { ...opts, poolSize })
+  // identifies this instance's own notifications so it can skip them
+  const self = `st_${randomBytes(6).toString('hex')}`
+  // half the pool may be committing ingest batches; the rest serves claims, attempts and reads
+  const writer = createGroupCommit(pool, Math.max(1, Math.floor(poolSize / 2)))
+  const affinity = (req: IngestRequest) => {
+    for (const it of req.items) {
+      const k = it.journey?.key ?? it.journey?.aliases?.[0]
+      if (k) return k
+    }
+    return req.items[0]?.dedupKey
+  }
+  let wake: ReturnType<typeof createWakeListener> | undefined
+  let closed = false
+
+  const store: PostgresStore = {
+    kind: 'postgres',
+    migrate: () =>
+      withClient(pool, (c) => runMigrations(c)).catch((err) => {
+        throw classify(err)
+      }),
+    ingest: (req, now) => writer.run((q) => ingestOp(q, req, now, self), affinity(req)),
+    recordRaw: (raw) => writer.run((q) => insertRaw(q, raw)),
+    updateFacts: (keys, update, now) => tx(pool, (q) => updateFacts(q, keys, update, now)),
+    claimDeliveries: (o) => deliveries.claimDeliveries(pool, o),
+    recordAttempts: (records, now) => deliveries.recordAttempts(pool, records, now),
+    releaseLeases: (token, ids, now) => deliveries.releaseLeases(pool, token, ids, now, self),
+    fireTimers: (o) => fireTimers(pool, o, self),
+    nextDue: () => read.nextDue(pool),
+    trace: (id) => read.trace(pool, id),
+    listDeliveries: (q) => deliveries.listDeliveries(pool, q),
+    replay: (id, now) => deliveries.replay(pool, id, now, self),
+    getDestinationState: (name) => read.getDestinationState(pool, name),
+    setDestinationState: (name, state, now) => read.setDestinationState(pool, name, state, now),
+    counts: () => read.counts(pool),
+    async ping() {
+      await query(pool, 'SELECT 1')
+    },
+    onWake(cb) {
+      wake ??= createWakeListener(url, self)
+      return wake.add(cb)
+    },
+    groupCommitStats: () => writer.stats(),
+    async close() {
+      if (closed) return
+      closed = true
+      await writer.drain()
+      await wake?.close()
+      await pool.end()
+    },
+    scrubExpired: (cutoff, now, o) => privacy.scrubExpired(pool, cutoff, now, o),
+    forgetSubject: (req, now) => privacy.forgetSubject(pool, req, now),
+    listAudit: (q) => privacy.listAudit(pool, q),
+  }
+  return store
+}

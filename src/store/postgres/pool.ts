@@ -1,0 +1,155 @@
+/**
+ * The connection pool and the three ways to use it: `query` (one statement, its own implicit transaction),
+ * `tx` (a short transaction on one pooled connection) and `param`/`json` encoding. Every path maps database
+ * faults to `E_STORE_UNAVAILABLE` and throws away connections that broke, so the pool heals by itself
+ * when the server comes back: new connections are opened on demand, there is no reconnect loop to babysit.
+ */
+import { createHash } from 'node:crypto'
+import pg from 'pg'
+import { classify, isConnectionError } from './errors.ts'
+
+export type Param = string | number | boolean | null | string[]
+
+export interface Queryable {
+  query<R extends object>(sql: string, params?: Param[]): Promise<R[]>
+}
+
+export interface PoolOptions {
+  poolSize?: number
+  statementTimeoutMs?: number
+}
+
+const INT8_OID = 20
+
+/**
+ * Epoch milliseconds and counts come back as `bigint`; both fit a double exactly (ms until year 287,396),
+ * so they are parsed to numbers here instead of at every call site.
+ */
+const types = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === INT8_OID && format !== 'binary') return (v: string) => Number(v)
+    return pg.types.getTypeParser(oid, format as 'text')
+  },
+}
+
+export function createPool(url: string, opts: PoolOptions = {}): pg.Pool {
+  const statementTimeout = opts.statementTimeoutMs ?? 5_000 // statements take ms; 5 s means the server is in trouble, and webhook senders give up at ~10 s
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10, // a few group-commit batches in flight + claims + reads; pg's default
+    connectionTimeoutMillis: 2_000, // a LAN connect takes ~ms: fail the request fast instead of queueing behind a dead server
+    idleTimeoutMillis: 30_000, // pg's default: idle connections are cheap to keep, slow-ish to reopen
+    statement_timeout: statementTimeout,
+    // client-side backstop when the network silently drops packets and the server-side timeout never arrives
+    query_timeout: statementTimeout + 2_000,
+    // a node stuck mid-transaction must not hold delivery and journey locks longer than this
+    idle_in_transaction_session_timeout: 10_000,
+    keepAlive: true, // detect a vanished server on idle connections
+    types,
+    application_name: 'closeloop',
+  })
+  // an idle connection whose backend died emits 'error' on the pool; the pool drops it and we reconnect later
+  pool.on('error', () => undefined)
+  // a checked-out connection can break between statements; its next query rejects, which is what we handle
+  pool.on('connect', (client) => client.on('error', () => undefined))
+  return pool
+}
+
+/** Strings go over the wire as text, which PostgreSQL cannot hold a NUL in: stored as U+FFFD instead. */
+export function param(v: string): string {
+  return v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v
+}
+
+// an escaped NUL (`\u0000` preceded by an even number of backslashes): jsonb rejects it
+const JSON_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g
+
+/** A document for a jsonb column, NUL escapes replaced by U+FFFD (jsonb cannot store NUL). */
+export function json(v: unknown): string {
+  const s = JSON.stringify(v)
+  return s.includes('\\u0000') ? s.replace(JSON_NUL, '$1\\ufffd') : s
+}
+
+function clean(params: Param[] | undefined): Param[] | undefined {
+  return params?.map((p) => (typeof p === 'string' ? param(p) : Array.isArray(p) ? p.map(param) : p))
+}
+
+const names = new Map<string, string>()
+
+/**
+ * Statements with parameters run as named prepared statements: each connection parses and plans a statement
+ * once instead of on every call (the CTE statements here cost more to plan than to run). The set of SQL
+ * texts is small and fixed, so the per-connection cache stays small.
+ */
+function statement(sql: string, params: Param[] | undefined): pg.QueryConfig<Param[]> | string {
+  if (!params?.length) return sql
+  let name = names.get(sql)
+  if (!name) {
+    name = `cl_${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`
+    names.set(sql, name)
+  }
+  return { name, text: sql, values: clean(params) }
+}
+
+export function wrap(client: pg.ClientBase): Queryable {
+  return {
+    async query<R extends object>(sql: string, params?: Param[]) {
+      const res = await client.query<R>(statement(sql, params))
+      return res.rows
+    },
+  }
+}
+
+/** One statement on any pooled connection. */
+export async function query<R extends object>(pool: pg.Pool, sql: string, params?: Param[]): Promise<R[]> {
+  try {
+    return (await pool.query<R>(statement(sql, params))).rows
+  } catch (err) {
+    throw classify(err)
+  }
+}
+
+/** Checks out a connection, destroying it afterwards if it broke (so the pool never hands it out again). */
+export async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient
+  try {
+    client = await pool.connect()
+  } catch (err) {
+    throw classify(err)
+  }
+  try {
+    const out = await fn(client)
+    client.release()
+    return out
+  } catch (err) {
+    client.release(isConnectionError(err) ? toError(err) : undefined)
+    throw classify(err)
+  }
+}
+
+/** A short transaction: BEGIN, fn, COMMIT; ROLLBACK on error. */
+export function tx<T>(pool: pg.Pool, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  return withClient(pool, async (client) => {
+    await client.query('BEGIN')
+    try {
+      const out = await fn(wrap(client))
+      await client.query('COMMIT')
+      return out
+    } catch (err) {
+      await rollback(client)
+      throw err
+    }
+  })
+}
+
+/** ROLLBACK; if the connection is already gone the server rolled back for us. */
+export async function rollback(client: pg.ClientBase): Promise<void> {
+  try {
+    await client.query('ROLLBACK')
+  } catch {
+    // the connection broke while rolling back: the caller's release(err) destroys it
+  }
+}
+
+function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}

@@ -1,0 +1,313 @@
+/**
+ * What only the PostgreSQL store has: several nodes on one database (dedup and journeys across nodes),
+ * group commit sharing transactions, LISTEN/NOTIFY wake-ups, and behaviour under database faults
+ * (terminated backends, an unreachable server, statement timeouts). Real server, throwaway database.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, before, describe, test } from 'node:test'
+import pg from 'pg'
+import { createTestDatabase, type TestDatabase, terminateBackends } from '../../../test/helpers/postgres.ts'
+import type { EcapiEvent } from '../../model/ecapi.ts'
+import { GRANTED } from '../../model/identity.ts'
+import type { Signal } from '../../model/signal.ts'
+import { newId } from '../ids.ts'
+import type { DeriveContext, IngestItem, IngestRequest } from '../types.ts'
+import { isStoreUnavailable, openPostgresStore, type PostgresStore } from './index.ts'
+import { JOURNEY_LOCK_CLASS } from './ingest.ts'
+
+const T0 = Date.now()
+const uid = (p: string) => `${p}-${randomBytes(5).toString('hex')}`
+
+const ecapi = (extra: Partial<EcapiEvent> = {}): EcapiEvent => ({
+  data_set_id: 'acme',
+  id: uid('ev'),
+  timestamp: Math.floor(T0 / 1000),
+  event_type: 'purchase',
+  ...extra,
+})
+
+const signal = (ctx: DeriveContext): Signal => ({
+  id: uid('sig'),
+  name: 'purchase',
+  eventId: ctx.eventId,
+  dataSetId: 'acme',
+  occurredAt: Math.floor(T0 / 1000),
+  event: ecapi(),
+  consent: GRANTED,
+  attrs: {},
+  causes: [ctx.rawId],
+  createdAt: T0,
+})
+
+function req(items: IngestItem[], lease?: IngestRequest['lease']): IngestRequest {
+  return {
+    raw: { id: newId('raw'), source: 'ecapi', kind: 'events', receivedAt: T0, headers: {}, body: '' },
+    items,
+    lease,
+  }
+}
+
+const to = (destinations: string[], extra: Partial<IngestItem> = {}): IngestItem => ({
+  event: ecapi(),
+  derive: (ctx) => ({ signals: [{ signal: signal(ctx), destinations }] }),
+  ...extra,
+})
+
+/** Resolves with the first wake call matching `pred`, or rejects after `ms`. */
+function nextWake(store: PostgresStore, pred: (d: string[]) => boolean, ms = 3000): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off()
+      reject(new Error('no wake-up'))
+    }, ms)
+    const off = store.onWake((d) => {
+      if (!pred(d)) return
+      clearTimeout(timer)
+      off()
+      resolve(d)
+    })
+  })
+}
+
+describe('PostgreSQL store', () => {
+  let db: TestDatabase
+  let a: PostgresStore
+  let b: PostgresStore
+
+  before(async () => {
+    db = await createTestDatabase()
+    a = await openPostgresStore(db.url)
+    b = await openPostgresStore(db.url)
+    await Promise.all([a.migrate(), b.migrate()])
+  })
+  after(async () => {
+    await a?.close()
+    await b?.close()
+    await db?.drop()
+  })
+
+  test('dedup across nodes: the same key ingested on two nodes at once is accepted exactly once', async () => {
+    const keys = Array.from({ length: 60 }, () => uid('ecapi:acme'))
+    const d = uid('d')
+    const runs = keys.flatMap((k) => [
+      a.ingest(req([to([d], { dedupKey: k })]), T0),
+      b.ingest(req([to([d], { dedupKey: k })]), T0),
+    ])
+    const results = await Promise.all(runs)
+    for (let i = 0; i < keys.length; i++) {
+      const [x, y] = [results[2 * i].outcomes[0], results[2 * i + 1].outcomes[0]]
+      assert.deepEqual([x.status, y.status].sort(), ['accepted', 'duplicate'])
+      const [win, dup] = x.status === 'accepted' ? [x, y] : [y, x]
+      assert.equal(dup.duplicateOf, win.eventId)
+    }
+    assert.equal((await a.listDeliveries({ destination: d, limit: 1000 })).length, keys.length)
+  })
+
+  test('journeys across nodes: concurrent read-derive-write on one call loses no update, from the first event', async () => {
+    const key = uid('call')
+    const bump = () =>
+      to([], {
+        journey: { key },
+        derive: (ctx) => ({
+          journey: { key, state: { n: Number(ctx.journey?.state.n ?? 0) + 1 } },
+          signals: [],
+        }),
+      })
+    await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).ingest(req([bump()]), T0)))
+    let seen = 0
+    await a.ingest(
+      req([
+        to([], {
+          journey: { key },
+          derive: (ctx) => {
+            seen = Number(ctx.journey?.state.n)
+            return { signals: [] }
+          },
+        }),
+      ]),
+      T0,
+    )
+    assert.equal(seen, 40)
+  })
+
+  test('group commit: concurrent ingests share transactions', async () => {
+    const before = a.groupCommitStats()
+    const n = 200
+    await Promise.all(Array.from({ length: n }, () => a.ingest(req([to([uid('d')])]), T0)))
+    const after = a.groupCommitStats()
+    assert.equal(after.operations - before.operations, n)
+    const txs = after.transactions - before.transactions
+    assert.ok(txs < n / 4, `${txs} transactions for ${n} ingests`)
+  })
+
+  test('wake-up: another node hears about new pending deliveries; a node does not hear itself', async () => {
+    const d = uid('d')
+    const own: string[][] = []
+    const offOwn = a.onWake((x) => {
+      if (x.includes(d)) own.push(x)
+    })
+    // the listener connects lazily: wait for its "anything may have changed" hello before sending
+    await nextWake(b, (x) => x.length === 0)
+    const heard = nextWake(b, (x) => x.includes(d))
+    const r = await a.ingest(
+      req([to([d, 'leased-dest'])], {
+        token: 't',
+        untilMs: T0 + 1000,
+        destinations: new Set(['leased-dest']),
+      }),
+      T0,
+    )
+    assert.deepEqual(r.pendingDestinations, [d])
+    assert.deepEqual(await heard, [d])
+    // releasing leases and replays wake others too
+    const dl = uid('dl')
+    await a.ingest(req([to([dl])], { token: 'mine', untilMs: T0 + 60_000, destinations: new Set([dl]) }), T0)
+    const [row] = await a.listDeliveries({ destination: dl, limit: 1 })
+    const heard2 = nextWake(b, (x) => x.includes(dl))
+    await a.releaseLeases('mine', [row.id], T0)
+    await heard2
+    await new Promise((r) => setTimeout(r, 100))
+    offOwn()
+    assert.deepEqual(own, [])
+  })
+
+  test('a deadlock with another session re-runs the request; the client sees it accepted', async () => {
+    const other = new pg.Client({ connectionString: db.url })
+    await other.connect()
+    try {
+      // two journey names, ordered as the store orders its lock acquisitions (by hash)
+      let [j1, j2] = [uid('call'), uid('phone')]
+      const h = await other.query<{ a: number; b: number }>('SELECT hashtext($1) AS a, hashtext($2) AS b', [
+        j1,
+        j2,
+      ])
+      if (h.rows[0].a > h.rows[0].b) [j1, j2] = [j2, j1]
+      await other.query('BEGIN')
+      await other.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [JOURNEY_LOCK_CLASS, j2])
+      // the store takes j1, then waits for j2 …
+      const ingest = a.ingest(req([to([], { journey: { key: j1, aliases: [j2] } })]), T0)
+      await new Promise((r) => setTimeout(r, 200))
+      // … while the other session now waits for j1: a cycle, PostgreSQL aborts one side after deadlock_timeout
+      const theirs = other
+        .query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [JOURNEY_LOCK_CLASS, j1])
+        .then(
+          () => 'locked',
+          (err: { code?: string }) => err.code,
+        )
+      const outcome = await Promise.race([
+        theirs,
+        new Promise((r) => setTimeout(() => r('still waiting'), 3000)),
+      ])
+      // whichever side PostgreSQL picked, the other session gives its locks back now
+      await other.query('ROLLBACK').catch(() => undefined)
+      const r = await ingest
+      assert.equal(r.outcomes[0].status, 'accepted')
+      assert.ok(outcome === 'locked' || outcome === '40P01', String(outcome))
+    } finally {
+      await other.end()
+    }
+  })
+
+  test('a statement stuck on a lock times out as E_STORE_UNAVAILABLE, failing only its own request', async () => {
+    const s = await openPostgresStore(db.url, { statementTimeoutMs: 300 })
+    const key = uid('call')
+    // another session holds the journey's lock (the same advisory key ingest takes)
+    const holder = new pg.Client({ connectionString: db.url })
+    await holder.connect()
+    try {
+      await holder.query('BEGIN')
+      await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [JOURNEY_LOCK_CLASS, key])
+      const t = Date.now()
+      const stuck = s.ingest(req([to([], { journey: { key } })]), T0)
+      const fine = s.ingest(req([to([uid('d')])]), T0)
+      await assert.rejects(stuck, (err) => isStoreUnavailable(err))
+      assert.ok(Date.now() - t < 2000)
+      assert.equal((await fine).outcomes[0].status, 'accepted')
+    } finally {
+      await holder.query('ROLLBACK')
+      await holder.end()
+      await s.close()
+    }
+  })
+
+  test('terminated backends: calls fail as E_STORE_UNAVAILABLE or succeed, and the pool heals by itself', async () => {
+    const s = await openPostgresStore(db.url)
+    try {
+      await s.ping()
+      const hello = nextWake(s, (x) => x.length === 0)
+      await hello
+      const d = uid('d')
+      // steady load in flight while every backend of the database is killed
+      let stop = false
+      const outcomes: Array<PromiseSettledResult<unknown>> = []
+      const load = (async () => {
+        while (!stop)
+          outcomes.push(
+            ...(await Promise.allSettled(Array.from({ length: 10 }, () => s.ingest(req([to([d])]), T0)))),
+          )
+      })()
+      await new Promise((r) => setTimeout(r, 30))
+      const reconnected = nextWake(s, (x) => x.length === 0, 5000)
+      const killed = await terminateBackends(db.name)
+      assert.ok(killed > 0)
+      await new Promise((r) => setTimeout(r, 50))
+      stop = true
+      await load
+      const failed = outcomes.filter((r) => r.status === 'rejected')
+      for (const r of failed) assert.ok(isStoreUnavailable(r.reason), String(r.reason))
+      assert.ok(failed.length > 0, 'the kill hit work in flight')
+      // the listener reconnects and says "anything may have changed"
+      await reconnected
+      // and new work goes through on fresh connections
+      const r = await s.ingest(req([to([d])]), T0)
+      assert.equal(r.outcomes[0].status, 'accepted')
+      await s.ping()
+      const ok = outcomes.length - failed.length
+      // a COMMIT that landed but whose answer was lost counts as failed here (the client would retry as a duplicate)
+      assert.ok((await s.listDeliveries({ destination: d, limit: 10_000 })).length >= ok + 1)
+    } finally {
+      await s.close()
+      // the shared stores' pooled connections were killed too: make sure they heal before the next test
+      await a.ping().catch(() => a.ping())
+      await b.ping().catch(() => b.ping())
+    }
+  })
+
+  test('an unreachable server rejects promptly with E_STORE_UNAVAILABLE', async () => {
+    // port 1 on loopback: nothing listens there, the connect is refused at once
+    const s = await openPostgresStore('postgres://postgres@127.0.0.1:1/none')
+    try {
+      const t = Date.now()
+      await assert.rejects(s.ingest(req([to(['x'])]), T0), (err) => isStoreUnavailable(err))
+      await assert.rejects(s.claimDeliveries({ token: 't', now: T0, leaseMs: 1, limit: 1 }), (err) =>
+        isStoreUnavailable(err),
+      )
+      await assert.rejects(s.ping(), (err) => isStoreUnavailable(err))
+      await assert.rejects(s.migrate(), (err) => isStoreUnavailable(err))
+      const e = await s.trace('evt_x').catch((err: unknown) => err)
+      assert.equal((e as { code?: string }).code, 'E_STORE_UNAVAILABLE')
+      assert.equal((e as { status?: number }).status, 503)
+      assert.ok(Date.now() - t < 3000)
+    } finally {
+      await s.close()
+    }
+  })
+
+  test('text PostgreSQL cannot hold (NUL) is stored as U+FFFD instead of failing the request', async () => {
+    const key = `ecapi:acme:nul\u0000${uid('k')}`
+    const ev = ecapi({ id: 'a\u0000b', custom_event: 'back\\u0000slash' })
+    const r = await a.ingest(
+      {
+        ...req([to([], { event: ev, dedupKey: key })]),
+        raw: { ...req([]).raw, body: 'x\u0000y', headers: {} },
+      },
+      T0,
+    )
+    const t = await a.trace(r.outcomes[0].eventId)
+    assert.equal(t?.event.event.id, 'a\uFFFDb')
+    // a literal backslash-u-0000 in the text is not a NUL and survives unchanged
+    assert.equal(t.event.event.custom_event, 'back\\u0000slash')
+    assert.equal(t.raw?.body, 'x\uFFFDy')
+  })
+})

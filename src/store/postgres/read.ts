@@ -1,0 +1,160 @@
+/** Read-side queries: trace, next due time, counts, destination state. Plain statements, no transaction. */
+import type pg from 'pg'
+import type { EcapiEvent } from '../../model/ecapi.ts'
+import type { Attempt, Exchange, Signal } from '../../model/signal.ts'
+import type { RawInput, Trace } from '../types.ts'
+import { type DeliveryRow, toDelivery } from './deliveries.ts'
+import { json, query } from './pool.ts'
+
+type EventRow = {
+  id: string
+  raw_id: string
+  status: string
+  dedup_key: string | null
+  duplicate_of: string | null
+  created_at: number
+  body: EcapiEvent
+}
+type RawRow = {
+  id: string
+  source: string
+  kind: string
+  received_at: number
+  content_type: string | null
+  headers: Record<string, string>
+  body: string
+  status: number | null
+  result: unknown
+}
+type AttemptRow = {
+  id: string
+  delivery_id: string
+  n: number
+  started_at: number
+  outcome: Attempt['outcome']
+  code: string | null
+  message: string | null
+  exchange: Exchange | null
+}
+
+export async function trace(pool: pg.Pool, eventId: string): Promise<Trace | undefined> {
+  const [e] = await query<EventRow>(pool, 'SELECT * FROM events WHERE id = $1', [eventId])
+  if (!e) return undefined
+  const [raw] = await query<RawRow>(pool, 'SELECT * FROM raw_inputs WHERE id = $1', [e.raw_id])
+  // a duplicate's trace shows what its original produced
+  const sourceEvent = e.duplicate_of ?? eventId
+  const signals = (
+    await query<{ body: Signal }>(
+      pool,
+      'SELECT body FROM signals WHERE event_id = $1 ORDER BY created_at, id',
+      [sourceEvent],
+    )
+  ).map((r) => r.body)
+  const ids = signals.map((s) => s.id)
+  const deliveryRows = ids.length
+    ? await query<DeliveryRow>(
+        pool,
+        'SELECT * FROM deliveries WHERE signal_id = ANY($1::text[]) ORDER BY id',
+        [ids],
+      )
+    : []
+  const attemptRows = deliveryRows.length
+    ? await query<AttemptRow>(
+        pool,
+        'SELECT * FROM attempts WHERE delivery_id = ANY($1::text[]) ORDER BY n, id',
+        [deliveryRows.map((d) => d.id)],
+      )
+    : []
+  const order = new Map(ids.map((id, i) => [id, i]))
+  const deliveries: Trace['deliveries'] = deliveryRows
+    .sort((a, b) => (order.get(a.signal_id) ?? 0) - (order.get(b.signal_id) ?? 0) || (a.id < b.id ? -1 : 1))
+    .map((d) => ({
+      ...toDelivery(d),
+      attemptLog: attemptRows.filter((a) => a.delivery_id === d.id).map(toAttempt),
+    }))
+  return {
+    event: {
+      id: e.id,
+      status: e.status,
+      dedupKey: e.dedup_key ?? undefined,
+      duplicateOf: e.duplicate_of ?? undefined,
+      createdAt: e.created_at,
+      event: e.body,
+    },
+    raw: raw ? toRaw(raw) : undefined,
+    signals,
+    deliveries,
+  }
+}
+
+const toAttempt = (r: AttemptRow): Attempt => ({
+  id: r.id,
+  deliveryId: r.delivery_id,
+  n: r.n,
+  startedAt: r.started_at,
+  outcome: r.outcome,
+  code: r.code ?? undefined,
+  message: r.message ?? undefined,
+  exchange: r.exchange ?? undefined,
+})
+
+const toRaw = (r: RawRow): RawInput => ({
+  id: r.id,
+  source: r.source,
+  kind: r.kind,
+  receivedAt: r.received_at,
+  contentType: r.content_type ?? undefined,
+  headers: r.headers,
+  body: r.body,
+  status: r.status ?? undefined,
+  result: r.result ?? undefined,
+})
+
+/** Earliest pending due time, lease expiry or timer: three index-backed MINs, NULLs ignored by LEAST. */
+export async function nextDue(pool: pg.Pool): Promise<number | undefined> {
+  const [r] = await query<{ t: number | null }>(
+    pool,
+    `SELECT LEAST(
+       (SELECT min(due_at) FROM deliveries WHERE status = 'pending'),
+       (SELECT min(lease_until) FROM deliveries WHERE status = 'in_flight'),
+       (SELECT min(due_at) FROM timers)) AS t`,
+  )
+  return r.t ?? undefined
+}
+
+export async function counts(pool: pg.Pool) {
+  const rows = await query<{ status: string; n: number }>(
+    pool,
+    'SELECT status, count(*) AS n FROM deliveries GROUP BY status',
+  )
+  const deliveries: Record<string, number> = {}
+  for (const r of rows) deliveries[r.status] = r.n
+  const [t] = await query<{ events: number; signals: number }>(
+    pool,
+    'SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM signals) AS signals',
+  )
+  return { deliveries, events: t.events, signals: t.signals }
+}
+
+export async function getDestinationState(pool: pg.Pool, name: string) {
+  const [r] = await query<{ state: Record<string, unknown> }>(
+    pool,
+    'SELECT state FROM destination_state WHERE name = $1',
+    [name],
+  )
+  return r?.state
+}
+
+export async function setDestinationState(
+  pool: pg.Pool,
+  name: string,
+  state: Record<string, unknown>,
+  now: number,
+): Promise<void> {
+  await query(
+    pool,
+    `INSERT INTO destination_state (name, state, updated_at) VALUES ($1, $2::jsonb, $3)
+     ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+    [name, json(state), now],
+  )
+}

@@ -1,0 +1,161 @@
+/**
+ * Group commit for SQLite: every write is an operation queued here; all operations queued during one
+ * event-loop turn run in one transaction (each inside its own SAVEPOINT, so one failing operation rolls back
+ * alone), and their promises settle only once the transaction is durable.
+ *
+ * Durability without blocking: `node:sqlite` is synchronous, and with `synchronous = FULL` every COMMIT
+ * fsyncs the WAL on the event loop — on this VM fsync is p50 0.8 ms, p99 10 ms, and while it runs no request
+ * is parsed and no conversion is sent (the benchmark measured the commit at 27–33 % of the server's samples).
+ * So in durable mode SQLite itself does not sync (`synchronous = OFF`); after COMMIT the writer fdatasyncs the
+ * WAL file on libuv's thread pool and settles every batch committed before that sync began. Transactions keep
+ * committing while a sync is in flight; one sync then acknowledges all of them. Checkpoints, which must make
+ * the main file durable before the WAL is reused, run with `synchronous = FULL` (see `checkpoint`).
+ *
+ * Nothing else runs while a transaction is open, so readers never see a half-written request and the one
+ * connection needs no lock of its own.
+ */
+import { fdatasync, openSync } from 'node:fs'
+import type { DatabaseSync } from 'node:sqlite'
+
+interface Pending {
+  op: () => unknown
+  resolve: (v: unknown) => void
+  reject: (e: unknown) => void
+}
+
+interface Settled {
+  pending: Pending
+  ok: boolean
+  value: unknown
+}
+
+export interface Writer {
+  run<T>(op: () => T): Promise<T>
+  /** Settles once everything queued so far is durable. */
+  drain(): Promise<void>
+  /** Transactions, operations and WAL syncs so far, for the benchmark and metrics. */
+  stats(): { transactions: number; operations: number; syncs: number }
+}
+
+export interface WriterOptions {
+  /** Path of the WAL file to fdatasync after commits; undefined = SQLite syncs itself (or nothing to sync). */
+  walPath?: string
+  /** Operations after which a checkpoint runs (each writes a page or a few; SQLite checkpoints every 1,000 pages). */
+  checkpointEvery?: number
+}
+
+export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer {
+  let queue: Pending[] = []
+  let scheduled = false
+  let transactions = 0
+  let operations = 0
+  let syncs = 0
+  let walFd: number | undefined
+  let syncing = false
+  let awaitingSync: Settled[] = []
+  let opsSinceCheckpoint = 0
+
+  function settle(list: Settled[]) {
+    for (const s of list) {
+      if (s.ok) s.pending.resolve(s.value)
+      else s.pending.reject(s.value)
+    }
+  }
+
+  /** One fdatasync covers every batch committed before it started; batches committed meanwhile wait for the next. */
+  function sync() {
+    if (syncing || awaitingSync.length === 0) return
+    if (walFd === undefined && opts.walPath) {
+      try {
+        walFd = openSync(opts.walPath, 'r+')
+      } catch {
+        // no WAL yet (nothing written): nothing to make durable
+      }
+    }
+    if (walFd === undefined) {
+      settle(awaitingSync.splice(0))
+      return
+    }
+    syncing = true
+    const batch = awaitingSync
+    awaitingSync = []
+    fdatasync(walFd, (err) => {
+      syncing = false
+      syncs++
+      if (err) for (const s of batch) s.pending.reject(err)
+      else settle(batch)
+      sync()
+    })
+  }
+
+  function checkpoint() {
+    // the main file must be durable before the WAL it came from is reused
+    db.exec('PRAGMA synchronous = FULL')
+    try {
+      db.exec('PRAGMA wal_checkpoint(PASSIVE)')
+    } finally {
+      db.exec('PRAGMA synchronous = OFF')
+    }
+    opsSinceCheckpoint = 0
+  }
+
+  function flush() {
+    scheduled = false
+    const batch = queue
+    queue = []
+    if (batch.length === 0) return
+    const results: Settled[] = []
+    try {
+      db.exec('BEGIN IMMEDIATE')
+      for (const p of batch) {
+        // one operation needs no savepoint: a failure rolls back the whole (one-operation) transaction
+        if (batch.length === 1) {
+          results.push({ pending: p, ok: true, value: p.op() })
+          continue
+        }
+        db.exec('SAVEPOINT op')
+        try {
+          const value = p.op()
+          db.exec('RELEASE op')
+          results.push({ pending: p, ok: true, value })
+        } catch (err) {
+          db.exec('ROLLBACK TO op')
+          db.exec('RELEASE op')
+          results.push({ pending: p, ok: false, value: err })
+        }
+      }
+      db.exec('COMMIT')
+    } catch (err) {
+      // the commit (or the lone operation) failed: nothing in this batch is stored
+      if (db.isTransaction) db.exec('ROLLBACK')
+      for (const p of batch) p.reject(err)
+      return
+    }
+    transactions++
+    operations += batch.length
+    if (!opts.walPath) {
+      settle(results)
+      return
+    }
+    awaitingSync.push(...results)
+    sync()
+    opsSinceCheckpoint += batch.length
+    if (opts.checkpointEvery && opsSinceCheckpoint >= opts.checkpointEvery) checkpoint()
+  }
+
+  function run<T>(op: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ op, resolve: resolve as (v: unknown) => void, reject })
+      if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
+      }
+    })
+  }
+
+  return {
+    run,
+    drain: () => run(() => undefined),
+    stats: () => ({ transactions, operations, syncs }),
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The `Store`: everything closeloop persists, behind one narrow interface with two implementations
+ * (SQLite, the embedded default, and PostgreSQL for scale-out) and one contract test suite.
+ *
+ * The pipeline stays pure: an ingest item carries a `derive` function that the store runs *inside* the
+ * transaction with the state it read (call journey, facts), so read-modify-write is atomic on both stores
+ * without the pipeline knowing how.
+ */
+import type { EcapiEvent } from '../model/ecapi.ts'
+import type { Attempt, Delivery, Signal } from '../model/signal.ts'
+
+export interface RawInput {
+  id: string
+  /** `ecapi`, a source name, `clicks`… */
+  source: string
+  kind: string
+  receivedAt: number
+  contentType?: string
+  /** Request headers with secrets removed. */
+  headers: Record<string, string>
+  /** Body (or query string) exactly as received, cut at the body limit. */
+  body: string
+  /** HTTP status answered. */
+  status?: number
+  /** The per-event report answered, or the error. */
+  result?: unknown
+}
+
+export interface JourneyState {
+  key: string
+  state: Record<string, unknown>
+  /** Other keys this journey can be found by (caller phone, order id…). */
+  aliases?: string[]
+}
+
+export interface SignalDraft {
+  signal: Signal
+  /** Destinations the router chose for it. */
+  destinations: string[]
+}
+
+export interface TimerDraft {
+  /** Unique per purpose, e.g. `qualify:CA123`: re-arming replaces it. */
+  key: string
+  kind: string
+  dueAt: number
+  payload: Record<string, unknown>
+}
+
+export interface Derived {
+  journey?: JourneyState
+  /** Facts to write: value with a TTL, or null to delete. */
+  facts?: Record<string, { value: unknown; ttlMs: number } | null>
+  signals: SignalDraft[]
+  timers?: TimerDraft[]
+  cancelTimers?: string[]
+  /** Why an input produced no conversion (repeat_caller, spam, service…): counted by the caller. */
+  holdbacks?: string[]
+  /** How a call was first attributed (dni, phone, click_id, none): counted by the caller. */
+  attribution?: string
+}
+
+export interface DeriveContext {
+  /** The canonical event row being ingested (or, for a timer, the event that armed it). */
+  eventId: string
+  /** The raw input that carried it, for the signal's causes. */
+  rawId: string
+  journey?: JourneyState
+  facts: Record<string, unknown>
+  now: number
+}
+
+export interface IngestItem {
+  event: EcapiEvent
+  /** `ecapi:<data_set_id>:<id>` or `call:<call_id>:<type>:<bucket>`; undefined = never a duplicate. */
+  dedupKey?: string
+  /** Journey to load: by key, else by the first alias that resolves. */
+  journey?: { key?: string; aliases?: string[] }
+  /** Fact keys to load for `derive`. */
+  facts?: string[]
+  derive(ctx: DeriveContext): Derived
+}
+
+export interface IngestRequest {
+  raw: RawInput
+  items: IngestItem[]
+  /** Deliveries to these destinations are leased to `lease.token` at insert: the hot path sends without a claim. */
+  lease?: { token: string; untilMs: number; destinations: ReadonlySet<string> }
+  /** Builds the raw input's stored result from the outcomes (accepted / duplicate per item). */
+  result?(outcomes: ItemOutcome[]): unknown
+}
+
+export interface ItemOutcome {
+  status: 'accepted' | 'duplicate'
+  eventId: string
+  duplicateOf?: string
+  signals: Array<{ id: string; name: string }>
+}
+
+export interface IngestResult {
+  outcomes: ItemOutcome[]
+  /** Deliveries created and leased to the caller, with their signals. */
+  leased: LeasedJob[]
+  /** Destinations that received new (unleased) pending deliveries. */
+  pendingDestinations: string[]
+  /** Holdback reasons `derive` reported (repeat_caller, spam…), for the metrics. */
+  holdbacks?: string[]
+}
+
+export interface LeasedJob {
+  delivery: Delivery
+  signal: Signal
+  leaseToken: string
+  leaseUntil: number
+}
+
+export interface AttemptRecord {
+  deliveryId: string
+  leaseToken: string
+  attempt: Omit<Attempt, 'id'>
+  /** The delivery's next state, decided by the engine. */
+  next: {
+    status: 'delivered' | 'pending' | 'dead' | 'skipped'
+    dueAt: number
+    attempts: number
+    lastError?: string
+  }
+}
+
+export interface TimerJob {
+  id: string
+  key: string
+  kind: string
+  dueAt: number
+  payload: Record<string, unknown>
+  leaseToken: string
+}
+
+export interface Trace {
+  event: {
+    id: string
+    status: string
+    dedupKey?: string
+    duplicateOf?: string
+    createdAt: number
+    event: EcapiEvent
+  }
+  raw?: RawInput
+  signals: Signal[]
+  deliveries: Array<Delivery & { attemptLog: Attempt[] }>
+}
+
+export interface DeliveryQuery {
+  status?: Delivery['status']
+  destination?: string
+  limit: number
+  /** Pagination cursor: ids after this one. */
+  after?: string
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres'
+  migrate(): Promise<void>
+  /** One transaction: raw input, events (dedup), journeys, facts, signals, deliveries, timers. */
+  ingest(req: IngestRequest, now: number): Promise<IngestResult>
+  /** Store a raw input on its own (a request rejected before any event was read). */
+  recordRaw(raw: RawInput): Promise<void>
+  /** Lease due pending deliveries and expired leases. */
+  claimDeliveries(opts: {
+    token: string
+    now: number
+    leaseMs: number
+    limit: number
+    destinations?: string[]
+  }): Promise<LeasedJob[]>
+  /** Attempts and next states; rows whose lease token no longer matches are left untouched. */
+  recordAttempts(records: AttemptRecord[], now: number): Promise<void>
+  /** Give leased deliveries back (graceful shutdown, destination paused). */
+  releaseLeases(token: string, deliveryIds: string[], now: number): Promise<void>
+  /** Lease due timers; `fire` derives signals inside the transaction that deletes the timer. */
+  fireTimers(opts: {
+    token: string
+    now: number
+    limit: number
+    fire(timer: TimerJob, ctx: DeriveContext): Derived
+    journeyKey(timer: TimerJob): string | undefined
+    lease?: IngestRequest['lease']
+  }): Promise<{ fired: number; leased: LeasedJob[]; pendingDestinations: string[] }>
+  /**
+   * Read-modify-write of a few facts in one transaction (a DNI pool): `update` sees their current values
+   * (expired ones absent) and returns what to write (null deletes) and a result for the caller.
+   */
+  updateFacts<T>(
+    keys: string[],
+    update: (facts: Record<string, unknown>) => {
+      writes: Record<string, { value: unknown; ttlMs: number } | null>
+      result: T
+    },
+    now: number,
+  ): Promise<T>
+  /** Epoch ms of the earliest due pending delivery or timer, for sleeping the sweep. */
+  nextDue(): Promise<number | undefined>
+  trace(eventId: string): Promise<Trace | undefined>
+  listDeliveries(q: DeliveryQuery): Promise<Delivery[]>
+  /** Dead (or delivered) delivery → pending now, attempts kept; returns it, or undefined if unknown. */
+  replay(deliveryId: string, now: number): Promise<Delivery | undefined>
+  getDestinationState(name: string): Promise<Record<string, unknown> | undefined>
+  setDestinationState(name: string, state: Record<string, unknown>, now: number): Promise<void>
+  /** Counts for /metrics and the dashboard. */
+  counts(): Promise<{ deliveries: Record<string, number>; events: number; signals: number }>
+  ping(): Promise<void>
+  /** Other nodes created work (LISTEN/NOTIFY on PostgreSQL); `[]` means "maybe missed something: sweep". */
+  onWake?(cb: (destinations: string[]) => void): () => void
+  close(): Promise<void>
+  /**
+   * Retention: raw PII (emails, phones, IPs, user agents) is scrubbed from rows received or created before
+   * `cutoffMs`: JSON documents rewritten by the redactor (hashes kept), raw bodies redacted. Each row is
+   * marked (`scrubbed_at`) so it is processed once; works in chunks of `chunk` rows, one short transaction
+   * each, so a backlog never holds the writer for long. Writes a `retention` audit entry when it changed rows.
+   */
+  scrubExpired(cutoffMs: number, now: number, opts?: { chunk?: number }): Promise<TableCounts>
+  /**
+   * Subject deletion: every row that mentions the subject (raw in any format, or by one of its hashes) is
+   * scrubbed, its values and hashes removed; journey aliases and facts keyed by its hashes are deleted.
+   * Writes a `forget` audit entry and returns its id.
+   */
+  forgetSubject(req: ForgetRequest, now: number): Promise<{ deleted: TableCounts; auditId: string }>
+  /** Audit entries, newest first; `before` is an id cursor. */
+  listAudit(q: { limit: number; before?: string }): Promise<AuditEntry[]>
+}
+
+/** Rows scrubbed (retention) or erased/scrubbed (deletion) per table. */
+export type TableCounts = Record<string, number>
+
+export interface ForgetRequest {
+  /** Raw values, found in every format they may be stored in (phones in E.164). */
+  needles: { emails: string[]; phones: string[] }
+  /** The subject's hashes (SHA-256 per platform normalization, `identityKey`s): found verbatim and removed. */
+  hashes: string[]
+  /** What the audit log names as the subject: a hash, never a raw value. */
+  subject: string
+  /** Who asked (the API key's name). */
+  actor: string
+}
+
+export interface AuditEntry {
+  id: string
+  at: number
+  /** `forget` (a subject deletion) or `retention` (a scheduled scrub that changed something). */
+  action: 'forget' | 'retention'
+  subject?: string
+  counts: TableCounts
+  actor: string
+}

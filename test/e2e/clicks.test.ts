@@ -1,0 +1,147 @@
+/**
+ * Click capture and DNI over HTTP: refusals with reasons, site keys bound to origins, first-touch precedence,
+ * a pool number per visitor, and the call join by DNI number and by a form's phone.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { eventually, startApp, type TestApp } from '../helpers/app.ts'
+import { startReceiver } from '../helpers/receiver.ts'
+
+const UA =
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36'
+const SITE = 'pk_test_site_key_123'
+const ORIGIN = 'https://lp.acme.example'
+const GCLID = 'Cj0KCQiA_test-gclid_0123456789'
+
+describe('click capture and DNI', () => {
+  let app: TestApp
+  let receiver: Awaited<ReturnType<typeof startReceiver>>
+  before(async () => {
+    receiver = await startReceiver()
+    app = await startApp(`
+attribution:
+  data_set_id: acme
+  site_keys: [{ name: lp, key: ${SITE}, origins: ["${ORIGIN}"] }]
+  dni: { pools: { mortgage: { numbers: ["+18005550101", "+18005550102"], hold_minutes: 30, default_number: "+18005550100" } } }
+sources:
+  cc: { type: postback, token: cc-token-12345, data_set_id: acme }
+destinations:
+  pb: { type: postback, url: "${receiver.url}/pb?s={signal}&c={call_id}&g={gclid}", allow_private: true }
+routes: [ { signals: [call_connected, "disposition:*"], to: [pb] } ]
+`)
+  })
+  after(async () => {
+    await app.close()
+    await receiver.close()
+  })
+
+  const click = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    app.post('/v1/clicks', body, { 'user-agent': UA, ...headers })
+
+  test('bots, malformed click ids and a wrong origin are refused with the reason and path', async () => {
+    const bot = await click(
+      { visitor_id: 'v_botbotbot1', url: `https://x.example/?gclid=${GCLID}` },
+      { 'user-agent': 'Googlebot/2.1' },
+    )
+    assert.equal(bot.status, 400)
+    assert.deepEqual((bot.body as { error: { details: unknown[] } }).error.details, [
+      { path: '/user_agent', message: 'bot traffic is not a click' },
+    ])
+    const bad = await click({ visitor_id: 'v_malformed1', url: 'https://x.example/?gclid=<script>' })
+    assert.equal(bad.status, 400)
+    assert.equal((bad.body as { error: { details: Array<{ path: string }> } }).error.details[0].path, '/url')
+    const shortVisitor = await click({ visitor_id: 'x' })
+    assert.equal(
+      (shortVisitor.body as { error: { details: Array<{ path: string }> } }).error.details[0].path,
+      '/visitor_id',
+    )
+    const wrongOrigin = await app.request(
+      'POST',
+      '/v1/clicks',
+      JSON.stringify({ visitor_id: 'v_origin0001', key: SITE }),
+      {
+        'content-type': 'text/plain',
+        authorization: '',
+        origin: 'https://evil.example',
+        'user-agent': UA,
+      },
+    )
+    assert.equal(wrongOrigin.status, 401)
+  })
+
+  test('a site key from its origin gets CORS and a pool number; the same visitor keeps it', async () => {
+    const send = () =>
+      app.request(
+        'POST',
+        '/v1/clicks',
+        JSON.stringify({
+          visitor_id: 'v_browser0001',
+          url: `${ORIGIN}/?gclid=${GCLID}`,
+          campaign: 'mortgage',
+          key: SITE,
+        }),
+        {
+          'content-type': 'text/plain',
+          authorization: '',
+          origin: ORIGIN,
+          'user-agent': UA,
+        },
+      )
+    const first = await send()
+    assert.equal(first.status, 200, first.text)
+    assert.equal(first.headers.get('access-control-allow-origin'), ORIGIN)
+    const number = (first.body as { number: string }).number
+    assert.match(number, /^\+1800555010[12]$/)
+    const again = await send()
+    assert.equal((again.body as { status: string }).status, 'duplicate')
+    assert.equal((again.body as { number: string }).number, number)
+  })
+
+  test('a call to the visitor’s pool number carries the first-touch gclid (attribution dni)', async () => {
+    const first = await click({
+      visitor_id: 'v_caller00001',
+      url: `${ORIGIN}/?gclid=${GCLID}x`,
+      campaign: 'mortgage',
+    })
+    await click({ visitor_id: 'v_caller00001', url: `${ORIGIN}/?gclid=LATER_gclid_0123456789` })
+    const number = (first.body as { number: string }).number
+    const res = await app.request(
+      'GET',
+      `/v1/sources/cc/postback?call_id=CAdni1&disposition=Sale&value=90&token=cc-token-12345&tracking_number=${encodeURIComponent(number)}&caller=%2B13125550111`,
+      undefined,
+      { authorization: '' },
+    )
+    assert.equal(res.status, 200, res.text)
+    const hit = await eventually(() => receiver.received.find((r) => r.url.includes('c=CAdni1')), 5000)
+    assert.equal(
+      new URL(hit.url, 'http://x').searchParams.get('g'),
+      `${GCLID}x`,
+      'first touch, not the later click',
+    )
+  })
+
+  test('a form that carried the caller’s phone joins a later call from that phone (attribution phone)', async () => {
+    await click({ visitor_id: 'v_formfill001', url: `${ORIGIN}/?gclid=FORM_gclid_0123456789` })
+    const form = await app.post('/v1/events', {
+      data_set_id: 'acme',
+      id: 'form-1',
+      timestamp: Math.floor(Date.now() / 1000),
+      event_type: 'generate_lead',
+      source: 'website',
+      user_data: { phone_numbers: '(415) 555-0199' },
+      ext: { visitor_id: 'v_formfill001' },
+    })
+    assert.equal(form.status, 200, form.text)
+    const res = await app.request(
+      'GET',
+      '/v1/sources/cc/postback?call_id=CAform1&disposition=Sale&value=50&token=cc-token-12345&caller=%2B14155550199',
+      undefined,
+      { authorization: '' },
+    )
+    assert.equal(res.status, 200, res.text)
+    const hit = await eventually(() => receiver.received.find((r) => r.url.includes('c=CAform1')), 5000)
+    assert.equal(new URL(hit.url, 'http://x').searchParams.get('g'), 'FORM_gclid_0123456789')
+    const metrics = (await app.get('/metrics')).text
+    assert.match(metrics, /closeloop_dni_assignments_total\{campaign="mortgage",result="pooled"\} [1-9]/)
+  })
+})
