@@ -112,7 +112,7 @@ export async function createApp(opts: AppOptions) {
         limit: 200,
         fire: (timer, ctx) => fireCallTimer(timer, ctx, config.callRules, pipeline),
         journeyKey: timerJourneyKey,
-        lease: { token, untilMs: t + leaseMs, destinations: engine.available() },
+        lease: { token: engine.leaseToken(), untilMs: t + leaseMs, destinations: engine.available() },
       }),
   })
   await engine.restore()
@@ -146,7 +146,7 @@ export async function createApp(opts: AppOptions) {
           raw,
           items: observed,
           result,
-          lease: { token, untilMs: t + leaseMs, destinations: engine.available() },
+          lease: { token: engine.leaseToken(), untilMs: t + leaseMs, destinations: engine.available() },
         },
         t,
       )

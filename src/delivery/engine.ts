@@ -12,7 +12,7 @@
  */
 import type { Destination, DestinationContext, DestinationJob } from '../destinations/contract.ts'
 import type { ConsentAudience } from '../model/identity.ts'
-import type { Attempt, Outcome, Signal } from '../model/signal.ts'
+import type { Attempt, Outcome } from '../model/signal.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { AttemptRecord, LeasedJob, Store } from '../store/types.ts'
 import { nextState, type RetryPolicy } from './backoff.ts'
@@ -46,7 +46,7 @@ export interface EngineOptions {
   breaker: BreakerConfig
   leaseMs: number
   sweepIntervalMs: number
-  /** Lease token of this node (one per process). */
+  /** This node's id (one per process): the prefix of every lease token it takes. */
   token: string
   metrics: Metrics
   log: DestinationContext['log']
@@ -65,14 +65,27 @@ interface Lane {
   /** Token bucket for `ratePerS`: a burst of up to one second's worth, refilled continuously. */
   tokens: number
   refilledAt: number
+  /** A sweep found no room here: more may be pending in the store for us. */
+  full?: boolean
   /** A timer that pumps the lane again when what it waits for (Retry-After, cooldown, a token) is over. */
   wakeTimer?: NodeJS.Timeout
 }
 
-/** A job whose lease ends within its timeout plus this margin is not sent: a sweep may already own it. */
+/** A job whose lease ends within its timeout plus this margin is renewed before it is sent. */
 const LEASE_MARGIN_MS = 2_000
-/** Claim no more when this many jobs already wait in memory (backpressure for a large backlog). */
-const MAX_QUEUED_PER_LANE = 2_000
+/**
+ * How much work a lane holds in memory: this many full rounds of its concurrency. Beyond it, new deliveries
+ * stay pending in the store for whichever node has room, so one node's backlog does not starve the others
+ * (seen in the three-node test: a node queued thousands while its peers idled) and queued jobs do not
+ * outwait their leases.
+ */
+const QUEUE_ROUNDS = 8
+const MIN_QUEUE = 100
+const MAX_QUEUE = 2_000
+/** Most deliveries one sweep claims. */
+const CLAIM_LIMIT = 500
+const queueCap = (d: EngineDestination) =>
+  Math.min(MAX_QUEUE, Math.max(MIN_QUEUE, d.concurrency * d.batchSize * QUEUE_ROUNDS))
 
 export function createEngine(opts: EngineOptions) {
   const now = opts.now ?? Date.now
@@ -91,6 +104,9 @@ export function createEngine(opts: EngineOptions) {
   let sweepTimer: NodeJS.Timeout | undefined
   let sweeping: Promise<void> | undefined
   const inFlight = new Set<Promise<void>>()
+  let leases = 0
+  /** A fresh token for each claim or ingest: see `LeaseRef`. */
+  const leaseToken = () => `${opts.token}.${(++leases).toString(36)}`
 
   function enqueue(jobs: LeasedJob[]) {
     const touched = new Set<Lane>()
@@ -121,20 +137,20 @@ export function createEngine(opts: EngineOptions) {
         lane.health = onProbe(lane.health)
       }
       const size = verdict === 'probe' ? 1 : lane.d.batchSize
-      const batch: LeasedJob[] = []
-      while (batch.length < size && lane.queue.length > 0) {
-        const job = lane.queue.shift()!
-        lane.queued.delete(job.delivery.id)
-        if (job.leaseUntil - t < lane.d.timeoutMs + LEASE_MARGIN_MS) continue // the sweep will reclaim it
-        batch.push(job)
-      }
-      if (batch.length === 0) continue
+      const batch = lane.queue.splice(0, size)
+      for (const job of batch) lane.queued.delete(job.delivery.id)
       lane.inFlight++
-      const p = send(lane, batch).finally(() => {
-        lane.inFlight--
-        inFlight.delete(p)
-        pump(lane)
-      })
+      const p = renewed(lane, batch)
+        .then((jobs) => (jobs.length ? send(lane, jobs) : undefined))
+        .finally(() => {
+          lane.inFlight--
+          inFlight.delete(p)
+          if (lane.full && room(lane) >= queueCap(lane.d) / 2) {
+            lane.full = false
+            schedule(0)
+          }
+          pump(lane)
+        })
       inFlight.add(p)
     }
   }
@@ -167,6 +183,38 @@ export function createEngine(opts: EngineOptions) {
     if (lane.tokens < 1) return false
     lane.tokens -= 1
     return true
+  }
+
+  /**
+   * The batch minus jobs we no longer own. A job whose lease would end before its request could finish
+   * (it waited in memory, or a slow commit ate its lease) is renewed first; what the store does not renew,
+   * another node has claimed. If the store cannot answer, those jobs are left for the sweep to reclaim.
+   */
+  async function renewed(lane: Lane, batch: LeasedJob[]): Promise<LeasedJob[]> {
+    const t = now()
+    const stale = batch.filter((j) => j.leaseUntil - t < lane.d.timeoutMs + LEASE_MARGIN_MS)
+    if (stale.length === 0) return batch
+    const until = t + opts.leaseMs
+    const kept = new Set(
+      await opts.store
+        .renewLeases(
+          stale.map((j) => ({ deliveryId: j.delivery.id, token: j.leaseToken })),
+          until,
+          t,
+        )
+        .catch((err) => {
+          opts.log.warn({ destination: lane.d.name, err: String(err) }, 'renewing leases failed')
+          return [] as string[]
+        }),
+    )
+    opts.metrics.leaseRenewals.inc({ destination: lane.d.name, result: 'renewed' }, kept.size)
+    opts.metrics.leaseRenewals.inc({ destination: lane.d.name, result: 'lost' }, stale.length - kept.size)
+    return batch.filter((j) => {
+      if (!stale.includes(j)) return true
+      if (!kept.has(j.delivery.id)) return false
+      j.leaseUntil = until
+      return true
+    })
   }
 
   async function send(lane: Lane, batch: LeasedJob[]) {
@@ -273,8 +321,7 @@ export function createEngine(opts: EngineOptions) {
     if (jobs.length)
       await opts.store
         .releaseLeases(
-          opts.token,
-          jobs.map((j) => j.delivery.id),
+          jobs.map((j) => ({ deliveryId: j.delivery.id, token: j.leaseToken })),
           now(),
         )
         .catch(() => undefined)
@@ -292,6 +339,7 @@ export function createEngine(opts: EngineOptions) {
       }
     }
     const available: string[] = []
+    let limit = 0
     for (const lane of lanes.values()) {
       // another node (or an operator through the API) may have paused or resumed it
       const stored = (await opts.store.getDestinationState(lane.d.name).catch(() => undefined)) as
@@ -306,20 +354,31 @@ export function createEngine(opts: EngineOptions) {
         lane.health.state === 'closed'
       )
         lane.health = { ...lane.health, state: 'open', openedAt: stored.openedAt, failures: stored.failures }
-      if (admits(lane.health, t, opts.breaker) !== 'wait' && lane.queue.length < MAX_QUEUED_PER_LANE)
-        available.push(lane.d.name)
+      if (admits(lane.health, t, opts.breaker) !== 'wait') {
+        const r = room(lane)
+        if (r > 0) available.push(lane.d.name)
+        // a full lane sweeps again as soon as it has drained to half, not a whole interval later
+        else lane.full = true
+        limit = Math.max(limit, r)
+      }
     }
     if (available.length === 0) return false
+    limit = Math.min(limit, CLAIM_LIMIT)
     const claimed = await opts.store.claimDeliveries({
-      token: opts.token,
+      token: leaseToken(),
       now: t,
       leaseMs: opts.leaseMs,
-      limit: 500,
+      limit,
       destinations: available,
     })
     enqueue(claimed)
     // a full claim means more is due now: go again instead of waiting a whole interval
-    return claimed.length === 500
+    return claimed.length === limit
+  }
+
+  /** Jobs a lane can still take into memory. */
+  function room(lane: Lane): number {
+    return queueCap(lane.d) - lane.queue.length
   }
 
   function schedule(delayMs: number) {
@@ -351,6 +410,7 @@ export function createEngine(opts: EngineOptions) {
 
   return {
     enqueue,
+    leaseToken,
     /** New pending work for these destinations (not leased to us): sweep now. */
     wake(_destinations: string[]) {
       schedule(0)
@@ -369,12 +429,15 @@ export function createEngine(opts: EngineOptions) {
       await Promise.race([Promise.allSettled([...inFlight]), deadline])
       for (const lane of lanes.values()) await releaseQueued(lane)
     },
-    /** Destinations that would send right now: the hot path leases deliveries only for these. */
+    /**
+     * Destinations that would send right now and have room: the hot path leases deliveries only for these;
+     * the rest stay pending for any node's sweep.
+     */
     available(): Set<string> {
       const t = now()
       const out = new Set<string>()
       for (const lane of lanes.values())
-        if (admits(lane.health, t, opts.breaker) === 'send') out.add(lane.d.name)
+        if (admits(lane.health, t, opts.breaker) === 'send' && room(lane) > 0) out.add(lane.d.name)
       return out
     },
     /** Load persisted health (a pause survives a restart). */

@@ -29,6 +29,12 @@ export function createMetrics() {
     labelNames: ['destination', 'status'],
     registers: [registry],
   })
+  const leaseRenewals = new Counter({
+    name: 'closeloop_lease_renewals_total',
+    help: 'Leases renewed before a send because the job waited past its margin, by result (renewed, lost to another node)',
+    labelNames: ['destination', 'result'],
+    registers: [registry],
+  })
   const latency = new Histogram({
     name: 'closeloop_ingest_to_delivered_seconds',
     help: 'From the ingest commit of a signal to the destination accepting it',
@@ -80,6 +86,7 @@ export function createMetrics() {
     signals,
     attempts,
     deliveries,
+    leaseRenewals,
     latency,
     requestLatency,
     breaker,

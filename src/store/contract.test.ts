@@ -509,12 +509,12 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
         limit: 2,
         destinations: [d],
       })
-      await s.releaseLeases('not-mine', [got[0].delivery.id], T0)
+      await s.releaseLeases([{ deliveryId: got[0].delivery.id, token: 'not-mine' }], T0)
       assert.deepEqual(
         await s.claimDeliveries({ token: 'x', now: T0 + 1, leaseMs: 1, limit: 5, destinations: [d] }),
         [],
       )
-      await s.releaseLeases('mine', [got[0].delivery.id], T0 + 1)
+      await s.releaseLeases([{ deliveryId: got[0].delivery.id, token: 'mine' }], T0 + 1)
       const again = await s.claimDeliveries({
         token: 'x',
         now: T0 + 1,
@@ -526,6 +526,47 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
         again.map((j) => j.delivery.id),
         [got[0].delivery.id],
       )
+    })
+
+    test('renewLeases extends only leases still ours; a lease another node re-claimed is not renewed', async () => {
+      const s = h.store()
+      const d = uid('d')
+      await pendingTo(s, d, 3)
+      const got = await s.claimDeliveries({
+        token: 'mine',
+        now: T0,
+        leaseMs: 1_000,
+        limit: 3,
+        destinations: [d],
+      })
+      const ids = got.map((j) => j.delivery.id)
+      // the leases run out and another node takes one of them
+      const taken = await s.claimDeliveries({
+        token: 'other',
+        now: T0 + 1_000,
+        leaseMs: 60_000,
+        limit: 1,
+        destinations: [d],
+      })
+      assert.equal(taken.length, 1)
+      const mine = ids.map((deliveryId) => ({ deliveryId, token: 'mine' }))
+      const renewed = await s.renewLeases(mine, T0 + 61_000, T0 + 1_001)
+      assert.deepEqual(renewed.sort(), ids.filter((id) => id !== taken[0].delivery.id).sort())
+      const notMine = ids.map((deliveryId) => ({ deliveryId, token: 'not-mine' }))
+      assert.deepEqual(await s.renewLeases(notMine, T0 + 99_000, T0 + 1_002), [])
+      // renewed leases hold past their old end: nothing is claimable before the new one
+      assert.deepEqual(
+        await s.claimDeliveries({ token: 'x', now: T0 + 60_000, leaseMs: 1, limit: 5, destinations: [d] }),
+        [],
+      )
+      const later = await s.claimDeliveries({
+        token: 'x',
+        now: T0 + 61_000,
+        leaseMs: 1,
+        limit: 5,
+        destinations: [d],
+      })
+      assert.equal(later.length, 3)
     })
 
     test('timers fire once, with the journey, inside the transaction that deletes them', async () => {

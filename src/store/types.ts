@@ -107,6 +107,16 @@ export interface IngestResult {
   holdbacks?: string[]
 }
 
+/**
+ * A lease on one delivery. Tokens are unique per claim (not per node): if a node's own sweep re-claims a job
+ * whose lease ran out while the node still held it in memory, the old copy's token no longer matches, so
+ * only one of the two can renew, record or be sent.
+ */
+export interface LeaseRef {
+  deliveryId: string
+  token: string
+}
+
 export interface LeasedJob {
   delivery: Delivery
   signal: Signal
@@ -175,8 +185,14 @@ export interface Store {
   }): Promise<LeasedJob[]>
   /** Attempts and next states; rows whose lease token no longer matches are left untouched. */
   recordAttempts(records: AttemptRecord[], now: number): Promise<void>
-  /** Give leased deliveries back (graceful shutdown, destination paused). */
-  releaseLeases(token: string, deliveryIds: string[], now: number): Promise<void>
+  /**
+   * Extend leases we still hold (in flight under our token) to `untilMs`; returns the ids extended. A job
+   * that waited in memory longer than its lease is renewed before it is sent instead of being dropped and
+   * re-claimed; an id missing from the answer was taken by another node and must not be sent.
+   */
+  renewLeases(leases: LeaseRef[], untilMs: number, now: number): Promise<string[]>
+  /** Give leased deliveries back (graceful shutdown, destination paused); only leases still held. */
+  releaseLeases(leases: LeaseRef[], now: number): Promise<void>
   /** Lease due timers; `fire` derives signals inside the transaction that deletes the timer. */
   fireTimers(opts: {
     token: string

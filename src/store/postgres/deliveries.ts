@@ -5,7 +5,7 @@
 import type pg from 'pg'
 import type { Delivery, Signal } from '../../model/signal.ts'
 import { newId } from '../ids.ts'
-import type { AttemptRecord, DeliveryQuery, LeasedJob, Store } from '../types.ts'
+import type { AttemptRecord, DeliveryQuery, LeasedJob, LeaseRef, Store } from '../types.ts'
 import { notifyWake } from './ingest.ts'
 import { json, type Param, query, tx } from './pool.ts'
 
@@ -113,20 +113,41 @@ export async function recordAttempts(pool: pg.Pool, records: AttemptRecord[], no
   )
 }
 
+/**
+ * Extends our own in-flight leases. Under READ COMMITTED a concurrent claim that locked a row first has
+ * changed its token (we renew nothing); one that locks it after us re-checks `lease_until` and skips it.
+ */
+export async function renewLeases(
+  pool: pg.Pool,
+  leases: LeaseRef[],
+  untilMs: number,
+  now: number,
+): Promise<string[]> {
+  if (leases.length === 0) return []
+  const rows = await query<{ id: string }>(
+    pool,
+    `UPDATE deliveries d SET lease_until = $1, updated_at = $2
+     FROM unnest($3::text[], $4::text[]) AS l(id, token)
+     WHERE d.id = l.id AND d.lease_token = l.token AND d.status = 'in_flight' RETURNING d.id`,
+    [untilMs, now, leases.map((l) => l.deliveryId), leases.map((l) => l.token)],
+  )
+  return rows.map((r) => r.id)
+}
+
 /** Leased deliveries back to pending, due now; other nodes are woken to take them. */
 export async function releaseLeases(
   pool: pg.Pool,
-  token: string,
-  ids: string[],
+  leases: LeaseRef[],
   now: number,
   wakeSource: string,
 ): Promise<void> {
-  if (ids.length === 0) return
+  if (leases.length === 0) return
   await tx(pool, async (q) => {
     const rows = await q.query<{ destination: string }>(
-      `UPDATE deliveries SET status = 'pending', lease_token = NULL, lease_until = NULL, updated_at = $1
-       WHERE id = ANY($2::text[]) AND lease_token = $3 RETURNING destination`,
-      [now, ids, token],
+      `UPDATE deliveries d SET status = 'pending', lease_token = NULL, lease_until = NULL, updated_at = $1
+       FROM unnest($2::text[], $3::text[]) AS l(id, token)
+       WHERE d.id = l.id AND d.lease_token = l.token RETURNING d.destination`,
+      [now, leases.map((l) => l.deliveryId), leases.map((l) => l.token)],
     )
     await notifyWake(q, wakeSource, new Set(rows.map((r) => r.destination)))
   })

@@ -165,7 +165,7 @@ describe('PostgreSQL store', () => {
     await a.ingest(req([to([dl])], { token: 'mine', untilMs: T0 + 60_000, destinations: new Set([dl]) }), T0)
     const [row] = await a.listDeliveries({ destination: dl, limit: 1 })
     const heard2 = nextWake(b, (x) => x.includes(dl))
-    await a.releaseLeases('mine', [row.id], T0)
+    await a.releaseLeases([{ deliveryId: row.id, token: 'mine' }], T0)
     await heard2
     await new Promise((r) => setTimeout(r, 100))
     offOwn()

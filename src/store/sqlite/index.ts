@@ -717,14 +717,31 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     recordRaw: (raw) => writer.run(() => insertRaw(raw)),
     claimDeliveries: (opts) => writer.run(() => claimOp(opts)),
     recordAttempts: (records, now) => writer.run(() => recordOp(records, now)),
-    releaseLeases: (token, ids, now) =>
+    renewLeases: (leases, untilMs, now) =>
+      writer.run(() =>
+        leases
+          .filter(
+            (l) =>
+              Number(
+                run(
+                  "UPDATE deliveries SET lease_until = ?, updated_at = ? WHERE id = ? AND lease_token = ? AND status = 'in_flight'",
+                  untilMs,
+                  now,
+                  l.deliveryId,
+                  l.token,
+                ).changes,
+              ) === 1,
+          )
+          .map((l) => l.deliveryId),
+      ),
+    releaseLeases: (leases, now) =>
       writer.run(() => {
-        for (const id of ids)
+        for (const l of leases)
           run(
             "UPDATE deliveries SET status = 'pending', lease_token = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND lease_token = ?",
             now,
-            id,
-            token,
+            l.deliveryId,
+            l.token,
           )
       }),
     fireTimers: (opts) => writer.run(() => fireOp(opts)),

@@ -1,0 +1,210 @@
+/**
+ * The delivery engine against a real SQLite store: leases that a job outwaited in memory are renewed (or, if
+ * another node took the job, it is not sent), and the hot path stops leasing to a lane whose queue is full.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import type { DestinationJob } from '../destinations/contract.ts'
+import { GRANTED } from '../model/identity.ts'
+import type { Outcome } from '../model/signal.ts'
+import { createMetrics } from '../observe/metrics.ts'
+import { newId } from '../store/ids.ts'
+import { openSqliteStore } from '../store/sqlite/index.ts'
+import type { IngestItem, LeasedJob, Store } from '../store/types.ts'
+import { createEngine, type EngineDestination } from './engine.ts'
+
+const quiet = { info() {}, warn() {} }
+
+let dir = ''
+let store: Store
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'closeloop-engine-'))
+  store = openSqliteStore(join(dir, 'engine.db'))
+  await store.migrate()
+})
+after(async () => {
+  await store.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** `n` deliveries to `destination`, leased at ingest to `token` until `untilMs` (if `leaseTo` includes it). */
+async function leased(
+  destination: string,
+  n: number,
+  token: string,
+  untilMs: number,
+  leaseTo: ReadonlySet<string> = new Set([destination]),
+): Promise<LeasedJob[]> {
+  const now = Date.now()
+  const items: IngestItem[] = Array.from({ length: n }, (_, i) => {
+    const id = newId('ev', now)
+    return {
+      event: { data_set_id: 'engine', id, timestamp: Math.floor(now / 1000), event_type: 'lead' },
+      derive: (ctx) => ({
+        signals: [
+          {
+            signal: {
+              id: `sig-${destination}-${i}-${id}`,
+              name: 'lead',
+              eventId: ctx.eventId,
+              dataSetId: 'engine',
+              occurredAt: Math.floor(now / 1000),
+              event: { data_set_id: 'engine', id, timestamp: Math.floor(now / 1000), event_type: 'lead' },
+              consent: GRANTED,
+              attrs: {},
+              causes: [ctx.rawId],
+              createdAt: now,
+            },
+            destinations: [destination],
+          },
+        ],
+      }),
+    }
+  })
+  const res = await store.ingest(
+    {
+      raw: {
+        id: newId('raw', now),
+        source: 'ecapi',
+        kind: 'events',
+        receivedAt: now,
+        contentType: 'application/json',
+        headers: {},
+        body: '{}',
+      },
+      items,
+      lease: { token, untilMs, destinations: leaseTo },
+    },
+    now,
+  )
+  return res.leased
+}
+
+/** A destination that records what it was sent and answers when `gate` opens. */
+function recorder(name: string, opts: { concurrency?: number; gate?: Promise<void> } = {}) {
+  const sent: string[] = []
+  const d: EngineDestination = {
+    name,
+    audience: 'partner',
+    batchSize: 1,
+    concurrency: opts.concurrency ?? 4,
+    timeoutMs: 1_000,
+    policy: { scheduleS: [1], jitter: 0, maxRetryAfterS: 60 },
+    ctx: { testMode: false, now: Date.now, log: quiet } as unknown as EngineDestination['ctx'],
+    destination: {
+      async send(jobs: DestinationJob[]): Promise<Outcome[]> {
+        await opts.gate
+        for (const j of jobs) sent.push(j.delivery.id)
+        return jobs.map(() => ({ kind: 'delivered' }))
+      },
+    },
+  }
+  return { d, sent }
+}
+
+function engineFor(d: EngineDestination, token = 'node-a') {
+  return createEngine({
+    store,
+    destinations: [d],
+    breaker: { failures: 5, cooldownMs: 1_000 },
+    leaseMs: 30_000,
+    sweepIntervalMs: 60_000,
+    token,
+    metrics: createMetrics(),
+    log: quiet,
+  })
+}
+
+async function statusOf(id: string) {
+  return (await store.listDeliveries({ limit: 10_000 })).find((d) => d.id === id)?.status
+}
+
+async function until(check: () => Promise<boolean> | boolean, ms = 5_000) {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+describe('delivery engine', () => {
+  test('a job whose lease ran short while it waited is renewed and sent, not dropped', async () => {
+    const { d, sent } = recorder('renew')
+    const engine = engineFor(d)
+    // leased at ingest with 500 ms left: less than the 1 s timeout plus margin
+    const jobs = await leased('renew', 3, 'node-a', Date.now() + 500)
+    engine.start()
+    engine.enqueue(jobs)
+    await until(() => sent.length === 3)
+    await engine.stop()
+    for (const j of jobs) assert.equal(await statusOf(j.delivery.id), 'delivered')
+  })
+
+  test('a job another node re-claimed after its lease ran out is not sent by us', async () => {
+    const { d, sent } = recorder('stolen')
+    const engine = engineFor(d)
+    const jobs = await leased('stolen', 2, 'node-a', Date.now() - 1)
+    // node b's sweep takes both expired leases before our engine gets to them
+    const taken = await store.claimDeliveries({
+      token: 'node-b',
+      now: Date.now(),
+      leaseMs: 60_000,
+      limit: 10,
+      destinations: ['stolen'],
+    })
+    assert.equal(taken.length, 2)
+    engine.start()
+    engine.enqueue(jobs)
+    await new Promise((r) => setTimeout(r, 200))
+    await engine.stop()
+    assert.deepEqual(sent, [])
+    for (const j of jobs) assert.equal(await statusOf(j.delivery.id), 'in_flight')
+  })
+
+  test('our own sweep re-claiming a job we hold while renewing it: one copy is sent, the newer lease', async () => {
+    const { d, sent } = recorder('reclaimed')
+    const engine = engineFor(d)
+    const [old] = await leased('reclaimed', 1, 'node-a.1', Date.now() - 1)
+    // the lease ran out; our sweep claimed the job again while the old copy was still held in memory
+    const [fresh] = await store.claimDeliveries({
+      token: 'node-a.2',
+      now: Date.now(),
+      leaseMs: 30_000,
+      limit: 1,
+      destinations: ['reclaimed'],
+    })
+    engine.start()
+    engine.enqueue([old]) // taken at once and, its lease being short, sent to be renewed
+    engine.enqueue([fresh]) // not in the queue any more: a second copy
+    await until(() => sent.length === 1)
+    await new Promise((r) => setTimeout(r, 100))
+    await engine.stop()
+    assert.deepEqual(sent, [old.delivery.id])
+    assert.equal(await statusOf(old.delivery.id), 'delivered')
+  })
+
+  test('the hot path stops leasing to a lane whose queue is full; the backlog stays claimable', async () => {
+    let open = () => {}
+    const gate = new Promise<void>((r) => {
+      open = r
+    })
+    const { d, sent } = recorder('full', { concurrency: 1, gate })
+    const engine = engineFor(d)
+    engine.start()
+    assert.ok(engine.available().has('full'))
+    // one in flight (held at the gate) and the lane's minimum queue of 100 behind it
+    engine.enqueue(await leased('full', 101, 'node-a', Date.now() + 30_000))
+    assert.equal(engine.available().has('full'), false, 'no room: ingest leaves new deliveries pending')
+    const more = await leased('full', 5, 'node-a', Date.now() + 30_000, engine.available())
+    assert.deepEqual(more, [])
+    engine.wake(['full'])
+    open()
+    // the sweep claims the pending five once the queue has room
+    await until(() => sent.length === 106)
+    assert.ok(engine.available().has('full'), 'room again once the queue drains')
+    await engine.stop()
+  })
+})
