@@ -62,9 +62,10 @@ interface Lane {
   queued: Map<string, LeasedJob>
   inFlight: number
   health: Health
-  /** Token bucket for `ratePerS`: a burst of up to one second's worth, refilled continuously. */
+  /** `ratePerS` tokens taken from the store's shared bucket and not yet spent. */
   tokens: number
-  refilledAt: number
+  /** A take from the shared bucket is under way. */
+  refilling?: boolean
   /** A sweep found no room here: more may be pending in the store for us. */
   full?: boolean
   /** A timer that pumps the lane again when what it waits for (Retry-After, cooldown, a token) is over. */
@@ -97,8 +98,7 @@ export function createEngine(opts: EngineOptions) {
       queued: new Map(),
       inFlight: 0,
       health: initialHealth(),
-      tokens: d.ratePerS ?? 0,
-      refilledAt: Date.now(),
+      tokens: 0,
     })
   let running = false
   let sweepTimer: NodeJS.Timeout | undefined
@@ -131,7 +131,7 @@ export function createEngine(opts: EngineOptions) {
       const t = now()
       const verdict = admits(lane.health, t, opts.breaker)
       if (verdict === 'wait') return wakeLater(lane, resumesAt(lane.health, t))
-      if (!takeToken(lane, t)) return wakeLater(lane, t + 1000 / lane.d.ratePerS!)
+      if (!takeToken(lane)) return
       if (verdict === 'probe') {
         if (lane.inFlight > 0) return
         lane.health = onProbe(lane.health)
@@ -175,14 +175,37 @@ export function createEngine(opts: EngineOptions) {
     lane.wakeTimer.unref?.()
   }
 
-  function takeToken(lane: Lane, t: number): boolean {
-    const rate = lane.d.ratePerS
-    if (rate === undefined) return true
-    lane.tokens = Math.min(rate, lane.tokens + ((t - lane.refilledAt) / 1000) * rate)
-    lane.refilledAt = t
-    if (lane.tokens < 1) return false
-    lane.tokens -= 1
-    return true
+  /** Spends a `ratePerS` token; without one, fetches more (the lane is pumped again when they come). */
+  function takeToken(lane: Lane): boolean {
+    if (lane.d.ratePerS === undefined) return true
+    if (lane.tokens >= 1) {
+      lane.tokens -= 1
+      return true
+    }
+    refill(lane, lane.d.ratePerS)
+    return false
+  }
+
+  /**
+   * Tokens come from the store's bucket, shared by every node, a tenth of a second's worth at a time: one
+   * round trip buys several sends, and what one node holds unspent stays small. An empty bucket is asked
+   * again after one token's interval.
+   */
+  function refill(lane: Lane, rate: number) {
+    if (lane.refilling) return
+    lane.refilling = true
+    opts.store
+      .takeRateTokens(lane.d.name, rate, Math.max(1, Math.ceil(rate / 10)))
+      .catch((err) => {
+        opts.log.warn({ destination: lane.d.name, err: String(err) }, 'taking rate tokens failed')
+        return 0
+      })
+      .then((granted) => {
+        lane.refilling = false
+        lane.tokens += granted
+        if (granted > 0) pump(lane)
+        else wakeLater(lane, now() + 1000 / rate)
+      })
   }
 
   /**

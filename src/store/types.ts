@@ -191,6 +191,11 @@ export interface Store {
    * re-claimed; an id missing from the answer was taken by another node and must not be sent.
    */
   renewLeases(leases: LeaseRef[], untilMs: number, now: number): Promise<string[]>
+  /**
+   * Up to `want` tokens from `destination`'s `rate_per_s` bucket (a burst of one second, refilled at
+   * `ratePerS`), shared by every node on the store; 0 when it is empty.
+   */
+  takeRateTokens(destination: string, ratePerS: number, want: number): Promise<number>
   /** Give leased deliveries back (graceful shutdown, destination paused); only leases still held. */
   releaseLeases(leases: LeaseRef[], now: number): Promise<void>
   /** Lease due timers; `fire` derives signals inside the transaction that deletes the timer. */

@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { Webhook } from 'standardwebhooks'
+import { openPostgresStore } from '../../src/store/postgres/index.ts'
 import { ecapiEvent, eventually, startApp, type TestApp } from '../helpers/app.ts'
+import { createTestDatabase } from '../helpers/postgres.ts'
 import { startReceiver } from '../helpers/receiver.ts'
 
 type Trace = {
@@ -386,6 +388,39 @@ routes: [ { signals: ["*"], to: [pb] } ]
     } finally {
       await app.close()
       await receiver.close()
+    }
+  })
+
+  test('two nodes on one PostgreSQL database share one rate: the destination sees 5/s, not 5/s per node', async () => {
+    const receiver = await startReceiver()
+    const db = await createTestDatabase()
+    const config = `
+destinations:
+  pb: { type: postback, url: "${receiver.url}/pb?e={event_id}", allow_private: true, rate_per_s: 5, concurrency: 4 }
+routes: [ { signals: ["*"], to: [pb] } ]
+`
+    const nodes: TestApp[] = []
+    try {
+      for (let i = 0; i < 2; i++) {
+        const store = await openPostgresStore(db.url)
+        await store.migrate()
+        nodes.push(await startApp(config, { store }))
+      }
+      const results = await Promise.all(
+        nodes.map((n) => n.post('/v1/events', { events: Array.from({ length: 10 }, () => ecapiEvent()) })),
+      )
+      for (const r of results) assert.equal(r.status, 200)
+      await eventually(() => receiver.received.length === 20, 15_000, 'twenty postbacks')
+      const at = receiver.received.map((r) => r.at).sort((x, y) => x - y)
+      const span = at[19] - at[0]
+      // one shared bucket: 5 at once, then 15 at 5/s ≈ 3 s; a bucket per node would take about 1 s
+      assert.ok(span >= 2_500, `20 requests from two nodes in ${span} ms at a shared 5/s`)
+      // and no one-second window holds more than the burst plus the rate
+      for (const t of at) assert.ok(at.filter((x) => x >= t && x < t + 1_000).length <= 10, 'per-second cap')
+    } finally {
+      for (const n of nodes) await n.close()
+      await receiver.close()
+      await db.drop()
     }
   })
 })

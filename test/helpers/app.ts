@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type App, createApp } from '../../src/app.ts'
 import { readConfig } from '../../src/config/index.ts'
+import type { Store } from '../../src/store/types.ts'
 
 export const API_KEY = 'test-key-0123456789'
 
@@ -35,8 +36,14 @@ export interface TestResponse {
   text: string
 }
 
-/** Config text (YAML) is appended to a base with an API key, a temp store and fast sweeps. */
-export async function startApp(configYaml: string, opts: { env?: NodeJS.ProcessEnv; keepDir?: string } = {}) {
+/**
+ * Config text (YAML) is appended to a base with an API key, a temp store and fast sweeps; `store` (e.g. a
+ * PostgreSQL store shared by several apps) replaces the temp SQLite file.
+ */
+export async function startApp(
+  configYaml: string,
+  opts: { env?: NodeJS.ProcessEnv; keepDir?: string; store?: Store } = {},
+) {
   const dir = opts.keepDir ?? mkdtempSync(join(tmpdir(), 'closeloop-test-'))
   const base = `
 store: { sqlite: ${join(dir, 'closeloop.db')} }
@@ -47,7 +54,7 @@ log: { level: silent }
   const text = `${base}${hasDelivery ? '' : 'delivery: { sweep_interval_ms: 50 }\n'}${configYaml}`
   const { config, errors } = readConfig(text, opts.env ?? {})
   if (!config) throw new Error(`config errors:\n${errors.join('\n')}`)
-  const app = await createApp({ config })
+  const app = await createApp({ config, store: opts.store })
   const port = await app.listen(0, '127.0.0.1')
   const url = `http://127.0.0.1:${port}`
   const request = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>

@@ -19,6 +19,7 @@ import { ingestOp, insertRaw, updateFacts } from './ingest.ts'
 import { runMigrations } from './migrations.ts'
 import { createPool, type PoolOptions, query, tx, withClient } from './pool.ts'
 import * as privacy from './privacy.ts'
+import { takeRateTokens } from './rate.ts'
 import * as read from './read.ts'
 import { fireTimers } from './timers.ts'
 import { createWakeListener, type WakeCallback } from './wake.ts'
@@ -68,6 +69,7 @@ export async function openPostgresStore(url: string, opts: PoolOptions = {}): Pr
     claimDeliveries: (o) => deliveries.claimDeliveries(pool, o),
     recordAttempts: (records, now) => deliveries.recordAttempts(pool, records, now),
     renewLeases: (leases, untilMs, now) => deliveries.renewLeases(pool, leases, untilMs, now),
+    takeRateTokens: (destination, ratePerS, want) => takeRateTokens(pool, destination, ratePerS, want),
     releaseLeases: (leases, now) => deliveries.releaseLeases(pool, leases, now, self),
     fireTimers: (o) => fireTimers(pool, o, self),
     nextDue: () => read.nextDue(pool),

@@ -157,6 +157,19 @@ CREATE TABLE audit_log (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'rate buckets',
+    // rate_per_s shared by every node (rate.ts); times are the database's clock, in epoch milliseconds
+    sql: `
+CREATE TABLE rate_buckets (
+  destination text PRIMARY KEY,
+  tokens double precision NOT NULL,
+  refilled_at bigint NOT NULL,
+  last_grant double precision NOT NULL
+);
+`,
+  },
 ]
 
 /** Advisory lock key for migrations: arbitrary ('clmg'), fixed, unlikely to collide with another app's. */

@@ -131,6 +131,24 @@ describe('PostgreSQL store', () => {
     assert.equal(seen, 40)
   })
 
+  test('rate tokens: one bucket per destination shared by every node, on the database clock', async () => {
+    const d = uid('rate')
+    // 20 takers on two nodes racing for a bucket of 10: the burst is granted once, not once per node (a
+    // token may refill while the race runs: at 10/s, one per 100 ms)
+    const first = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).takeRateTokens(d, 10, 3)),
+    )
+    const granted = first.reduce((s, n) => s + n, 0)
+    assert.ok(granted >= 10 && granted <= 11, `granted ${JSON.stringify(first)}`)
+    assert.equal(await a.takeRateTokens(d, 10, 3), 0, 'empty')
+    // refilled at 10/s whichever node asks
+    await new Promise((r) => setTimeout(r, 350))
+    const later = (await b.takeRateTokens(d, 10, 10)) + (await a.takeRateTokens(d, 10, 10))
+    assert.ok(later >= 3 && later <= 5, `after 350 ms at 10/s: ${later}`)
+    // another destination has its own bucket
+    assert.equal(await a.takeRateTokens(uid('rate'), 10, 4), 4)
+  })
+
   test('group commit: concurrent ingests share transactions', async () => {
     const before = a.groupCommitStats()
     const n = 200

@@ -15,6 +15,7 @@ import type { Subject } from '../../privacy/redact.ts'
 import { likePatterns } from '../../privacy/redact.ts'
 import { mentions, scrubAttempt, scrubDoc, scrubRaw } from '../../privacy/rows.ts'
 import { newId } from '../ids.ts'
+import { memoryRateBuckets } from '../rate-bucket.ts'
 import type {
   AttemptRecord,
   AuditEntry,
@@ -734,6 +735,8 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
           )
           .map((l) => l.deliveryId),
       ),
+    // one process owns a SQLite file: its buckets live in memory
+    takeRateTokens: memoryRateBuckets(Date.now),
     releaseLeases: (leases, now) =>
       writer.run(() => {
         for (const l of leases)
