@@ -347,6 +347,40 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
       assert.equal((await s.listDeliveries({ destination: dest, limit: 10 })).length, 1)
     })
 
+    test('one request: a signal drafted by two items is created once, for the first; keys compete in order', async () => {
+      const s = h.store()
+      const dest = uid('d')
+      const sid = uid('sig')
+      const key = uid('key')
+      const r = await s.ingest(
+        req([
+          item({ destinations: [dest], signalId: sid }),
+          item({ destinations: [dest], signalId: sid }),
+          item({ destinations: [dest], dedupKey: key }),
+          item({ destinations: [dest], dedupKey: key }),
+          item({ destinations: [dest] }),
+        ]),
+        T0,
+      )
+      assert.deepEqual(
+        r.outcomes.map((o) => [o.status, o.signals.length]),
+        [
+          ['accepted', 1],
+          ['accepted', 0],
+          ['accepted', 1],
+          ['duplicate', 0],
+          ['accepted', 1],
+        ],
+      )
+      assert.deepEqual(r.outcomes[0].signals, [{ id: sid, name: 'purchase' }])
+      assert.equal(r.outcomes[3].duplicateOf, r.outcomes[2].eventId)
+      assert.equal((await s.listDeliveries({ destination: dest, limit: 10 })).length, 3)
+      const trace = await s.trace(r.outcomes[3].eventId)
+      assert.equal(trace?.event.status, 'duplicate')
+      assert.equal(trace?.event.duplicateOf, r.outcomes[2].eventId)
+      assert.ok(trace?.raw, 'the raw input is stored with the request')
+    })
+
     test('deliveries to leased destinations are in flight for the caller; the rest are pending', async () => {
       const s = h.store()
       const [fast, slow] = [uid('fast'), uid('slow')]

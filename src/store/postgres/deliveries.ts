@@ -78,6 +78,41 @@ export async function claimDeliveries(
     }))
 }
 
+/**
+ * Attempts from requests that finish while a write is in flight wait for the next write and share it: with
+ * postbacks (one delivery per request) every attempt was its own statement, a third of the round trips
+ * per event in the two-node benchmark. A failed write fails every caller that shared it (their leases
+ * run out and the sweep re-sends, as for any unrecorded attempt).
+ */
+export function createAttemptRecorder(pool: pg.Pool) {
+  let waiting: Array<{ records: AttemptRecord[]; now: number; done(err?: unknown): void }> = []
+  let writing = false
+  async function drain() {
+    writing = true
+    while (waiting.length) {
+      const batch = waiting
+      waiting = []
+      const err = await recordAttempts(
+        pool,
+        batch.flatMap((b) => b.records),
+        Math.max(...batch.map((b) => b.now)),
+      ).then(
+        () => undefined,
+        (e: unknown) => e ?? new Error('recordAttempts failed'),
+      )
+      for (const b of batch) b.done(err)
+    }
+    writing = false
+  }
+  return function record(records: AttemptRecord[], now: number): Promise<void> {
+    if (records.length === 0) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      waiting.push({ records, now, done: (err) => (err ? reject(err) : resolve()) })
+      if (!writing) void drain()
+    })
+  }
+}
+
 /** Every attempt is logged; the next state is written only where our lease still holds. One statement. */
 export async function recordAttempts(pool: pg.Pool, records: AttemptRecord[], now: number): Promise<void> {
   if (records.length === 0) return

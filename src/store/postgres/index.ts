@@ -67,7 +67,7 @@ export async function openPostgresStore(url: string, opts: PoolOptions = {}): Pr
     recordRaw: (raw) => writer.run((q) => insertRaw(q, raw)),
     updateFacts: (keys, update, now) => tx(pool, (q) => updateFacts(q, keys, update, now)),
     claimDeliveries: (o) => deliveries.claimDeliveries(pool, o),
-    recordAttempts: (records, now) => deliveries.recordAttempts(pool, records, now),
+    recordAttempts: deliveries.createAttemptRecorder(pool),
     renewLeases: (leases, untilMs, now) => deliveries.renewLeases(pool, leases, untilMs, now),
     takeRateTokens: (destination, ratePerS, want) => takeRateTokens(pool, destination, ratePerS, want),
     releaseLeases: (leases, now) => deliveries.releaseLeases(pool, leases, now, self),

@@ -14,6 +14,7 @@ import { newId } from '../ids.ts'
 import type {
   DeriveContext,
   Derived,
+  IngestItem,
   IngestRequest,
   IngestResult,
   ItemOutcome,
@@ -21,7 +22,7 @@ import type {
   LeasedJob,
   RawInput,
 } from '../types.ts'
-import { json, type Param, type Queryable } from './pool.ts'
+import { json, type Queryable } from './pool.ts'
 
 export const WAKE_CHANNEL = 'closeloop_wake'
 
@@ -152,6 +153,13 @@ export async function applyDerived(
   leased: LeasedJob[],
   pending: Set<string>,
 ): Promise<Array<{ id: string; name: string }>> {
+  await applyState(q, d, now)
+  const created = await insertSignals(q, d.signals, now, lease, leased, pending)
+  return created.map((i) => ({ id: d.signals[i].signal.id, name: d.signals[i].signal.name }))
+}
+
+/** The journey, facts and timers `derive` wrote: nothing to do (no round trip) for a plain ECAPI event. */
+async function applyState(q: Queryable, d: Derived, now: number): Promise<void> {
   if (d.journey)
     await q.query(
       `WITH j AS (
@@ -172,8 +180,30 @@ export async function applyDerived(
          lease_token = NULL, lease_until = NULL`,
       [newId('tmr', now), t.key, t.kind, t.dueAt, json(t.payload)],
     )
-  const created: Array<{ id: string; name: string }> = []
-  for (const { signal, destinations } of d.signals) {
+}
+
+/**
+ * Signals and their deliveries in one round trip, however many: deliveries are inserted only for signals
+ * the INSERT created (joined to its RETURNING), so a signal derived again (a repeated callback in another
+ * dedup bucket) sends nothing. A signal drafted twice in one call counts once, its first draft winning,
+ * as it would one after the other.
+ */
+async function insertSignals(
+  q: Queryable,
+  drafts: Derived['signals'],
+  now: number,
+  lease: IngestRequest['lease'],
+  leased: LeasedJob[],
+  pending: Set<string>,
+): Promise<number[]> {
+  if (drafts.length === 0) return []
+  const firstOf = new Map<string, number>()
+  drafts.forEach((d, i) => {
+    if (!firstOf.has(d.signal.id)) firstOf.set(d.signal.id, i)
+  })
+  const firsts = [...firstOf.values()]
+  const planned = firsts.map((index) => {
+    const { signal, destinations } = drafts[index]
     const rows = destinations.map((destination) => {
       const take = lease?.destinations.has(destination) ?? false
       const delivery: Delivery = {
@@ -189,49 +219,62 @@ export async function applyDerived(
       }
       return { delivery, take }
     })
-    // one round trip: the signal, and its deliveries only if the signal is new (joined to the INSERT's
-    // RETURNING) — the same signal derived again (a repeated callback in another dedup bucket) sends nothing
-    const [ins] = await q.query<{ n: number }>(
-      `WITH s AS (
-         INSERT INTO signals (id, event_id, name, data_set_id, occurred_at, value, currency, body, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) ON CONFLICT (id) DO NOTHING RETURNING id
-       ), d AS (
-         INSERT INTO deliveries (id, signal_id, destination, status, attempts, due_at, lease_token, lease_until,
-           idempotency_key, created_at, updated_at)
-         SELECT r.id, s.id, r.destination, r.status, 0, $9, r.lease_token, r.lease_until, s.id, $9, $9
-         FROM s, jsonb_to_recordset($10::jsonb) AS r(id text, destination text, status text, lease_token text,
-           lease_until bigint)
-       )
-       SELECT count(*)::int AS n FROM s`,
-      [
-        signal.id,
-        signal.eventId,
-        signal.name,
-        signal.dataSetId,
-        signal.occurredAt,
-        signal.value ?? null,
-        signal.currency ?? null,
-        json(signal),
-        now,
-        json(
+    return { index, signal, rows }
+  })
+  const rows = await q.query<{ id: string }>(
+    `WITH s AS (
+       INSERT INTO signals (id, event_id, name, data_set_id, occurred_at, value, currency, body, created_at)
+       SELECT x.id, x.event_id, x.name, x.data_set_id, x.occurred_at, x.value, x.currency, x.body, $1
+       FROM jsonb_to_recordset($2::jsonb) AS x(id text, event_id text, name text, data_set_id text,
+         occurred_at bigint, value double precision, currency text, body jsonb)
+       ON CONFLICT (id) DO NOTHING RETURNING id
+     ), d AS (
+       INSERT INTO deliveries (id, signal_id, destination, status, attempts, due_at, lease_token, lease_until,
+         idempotency_key, created_at, updated_at)
+       SELECT r.id, s.id, r.destination, r.status, 0, $1, r.lease_token, r.lease_until, s.id, $1, $1
+       FROM s JOIN jsonb_to_recordset($3::jsonb) AS r(id text, signal_id text, destination text, status text,
+         lease_token text, lease_until bigint) ON r.signal_id = s.id
+     )
+     SELECT id FROM s`,
+    [
+      now,
+      json(
+        planned.map(({ signal }) => ({
+          id: signal.id,
+          event_id: signal.eventId,
+          name: signal.name,
+          data_set_id: signal.dataSetId,
+          occurred_at: signal.occurredAt,
+          value: signal.value ?? null,
+          currency: signal.currency ?? null,
+          body: signal,
+        })),
+      ),
+      json(
+        planned.flatMap(({ rows }) =>
           rows.map(({ delivery, take }) => ({
             id: delivery.id,
+            signal_id: delivery.signalId,
             destination: delivery.destination,
             status: delivery.status,
             lease_token: take ? lease?.token : null,
             lease_until: take ? lease?.untilMs : null,
           })),
         ),
-      ],
-    )
-    if (ins.n === 0) continue
-    created.push({ id: signal.id, name: signal.name })
+      ),
+    ],
+  )
+  const created = new Set(rows.map((r) => r.id))
+  const out: number[] = []
+  for (const { index, signal, rows } of planned) {
+    if (!created.has(signal.id)) continue
+    out.push(index)
     for (const { delivery, take } of rows) {
       if (take && lease) leased.push({ delivery, signal, leaseToken: lease.token, leaseUntil: lease.untilMs })
       else pending.add(delivery.destination)
     }
   }
-  return created
+  return out
 }
 
 /** Tells every listening node (and ourselves; `src` lets us skip our own) that these destinations have work. */
@@ -253,47 +296,147 @@ export async function ingestOp(
   now: number,
   wakeSource: string,
 ): Promise<IngestResult> {
-  await insertRaw(q, req.raw)
-  const outcomes: ItemOutcome[] = []
   const leased: LeasedJob[] = []
   const pending = new Set<string>()
   const holdbacks: string[] = []
+  // items that read no journey and no facts (plain ECAPI events, the batch case) cannot see each other's
+  // writes, so they are written set-wise; call events go one by one, each seeing what the last one wrote
+  const setWise = req.items.length > 1 && req.items.every((it) => !it.journey && !it.facts?.length)
+  const outcomes = setWise
+    ? await ingestSetWise(q, req, now, leased, pending, holdbacks)
+    : await ingestEach(q, req, now, leased, pending, holdbacks)
+  // the raw input last, with its result: one statement instead of an insert and an update
+  await insertRaw(q, req.result ? { ...req.raw, result: req.result(outcomes) } : req.raw)
+  await notifyWake(q, wakeSource, pending)
+  // holdbacks: reasons derive held a signal back (repeat caller, spam…), for the metrics, as on SQLite
+  return { outcomes, leased, pendingDestinations: [...pending], holdbacks }
+}
+
+const eventRow = (item: IngestItem, id: string) => ({
+  id,
+  dedup_key: item.dedupKey ?? null,
+  data_set_id: item.event.data_set_id,
+  event_type: item.event.event_type,
+  occurred_at: item.event.timestamp,
+  call_id: item.event.ext?.call?.call_id ?? null,
+  body: item.event,
+})
+
+type EventRowOut = ReturnType<typeof eventRow>
+
+/** Accepted rows (their key, if any, unseen) or duplicate rows (of `duplicate_of`), many in one statement. */
+function insertEvents(
+  q: Queryable,
+  rawId: string,
+  now: number,
+  rows: Array<EventRowOut & { duplicate_of?: string }>,
+) {
+  return q.query<EventRow>(
+    `INSERT INTO events (id, raw_id, dedup_key, status, duplicate_of, data_set_id, event_type, occurred_at,
+       call_id, body, created_at)
+     SELECT x.id, $1, x.dedup_key, CASE WHEN x.duplicate_of IS NULL THEN 'accepted' ELSE 'duplicate' END,
+       x.duplicate_of, x.data_set_id, x.event_type, x.occurred_at, x.call_id, x.body, $2
+     FROM jsonb_to_recordset($3::jsonb) AS x(id text, dedup_key text, duplicate_of text, data_set_id text,
+       event_type text, occurred_at bigint, call_id text, body jsonb)
+     ON CONFLICT (dedup_key) DO NOTHING RETURNING id`,
+    [rawId, now, json(rows)],
+  )
+}
+
+/**
+ * A constant number of round trips per request, whatever its size: every event in one INSERT (a key already
+ * taken, here or by an earlier item, makes the item a duplicate of the winner), one read of the winners,
+ * the duplicates in one INSERT, then every signal and delivery in one more (`insertSignals`).
+ */
+async function ingestSetWise(
+  q: Queryable,
+  req: IngestRequest,
+  now: number,
+  leased: LeasedJob[],
+  pending: Set<string>,
+  holdbacks: string[],
+): Promise<ItemOutcome[]> {
+  const rows = req.items.map((item) => eventRow(item, newId('evt', now)))
+  // only the first item with a key competes for it; later ones in this request are its duplicates
+  const firstWithKey = new Map<string, number>()
+  rows.forEach((r, i) => {
+    if (r.dedup_key !== null && !firstWithKey.has(r.dedup_key)) firstWithKey.set(r.dedup_key, i)
+  })
+  const competing = rows.filter((r, i) => r.dedup_key === null || firstWithKey.get(r.dedup_key) === i)
+  const accepted = new Set((await insertEvents(q, req.raw.id, now, competing)).map((r) => r.id))
+  const lost = rows.filter((r) => !accepted.has(r.id))
+  const winners = new Map<string, string>()
+  if (lost.length) {
+    const keys = [...new Set(lost.map((r) => String(r.dedup_key)))]
+    for (const w of await q.query<{ id: string; dedup_key: string }>(
+      "SELECT id, dedup_key FROM events WHERE dedup_key = ANY($1::text[]) AND status = 'accepted'",
+      [keys],
+    ))
+      winners.set(w.dedup_key, w.id)
+    const dups = lost.map((r) => {
+      const winner = r.dedup_key === null ? undefined : winners.get(r.dedup_key)
+      // as in ingestEach: under READ COMMITTED the winner is visible; if not, group commit re-runs the request
+      if (!winner) throw Object.assign(new Error('dedup winner not visible'), { code: '40001' })
+      return { ...r, dedup_key: null, duplicate_of: winner }
+    })
+    await insertEvents(q, req.raw.id, now, dups)
+  }
+  const outcomes: ItemOutcome[] = []
+  const drafts: Derived['signals'] = []
+  const owner: number[] = []
+  for (const [i, item] of req.items.entries()) {
+    const r = rows[i]
+    if (!accepted.has(r.id)) {
+      outcomes.push({
+        status: 'duplicate',
+        eventId: r.id,
+        duplicateOf: winners.get(String(r.dedup_key)),
+        signals: [],
+      })
+      continue
+    }
+    const derived = item.derive({ eventId: r.id, rawId: req.raw.id, facts: {}, now })
+    holdbacks.push(...(derived.holdbacks ?? []))
+    await applyState(q, derived, now)
+    for (const d of derived.signals) {
+      drafts.push(d)
+      owner.push(i)
+    }
+    outcomes.push({ status: 'accepted', eventId: r.id, signals: [] })
+  }
+  for (const k of await insertSignals(q, drafts, now, req.lease, leased, pending))
+    outcomes[owner[k]].signals.push({ id: drafts[k].signal.id, name: drafts[k].signal.name })
+  return outcomes
+}
+
+/** One item after another: each derive sees the journey and facts the previous items wrote. */
+async function ingestEach(
+  q: Queryable,
+  req: IngestRequest,
+  now: number,
+  leased: LeasedJob[],
+  pending: Set<string>,
+  holdbacks: string[],
+): Promise<ItemOutcome[]> {
+  const outcomes: ItemOutcome[] = []
   for (const item of req.items) {
-    const eventId = newId('evt', now)
-    const ev = item.event
-    const cols: Param[] = [
-      req.raw.id,
-      ev.data_set_id,
-      ev.event_type,
-      ev.timestamp,
-      ev.ext?.call?.call_id ?? null,
-      json(ev),
-      now,
-    ]
-    const inserted = await q.query<EventRow>(
-      `INSERT INTO events (id, raw_id, dedup_key, status, duplicate_of, data_set_id, event_type, occurred_at, call_id, body, created_at)
-       VALUES ($1, $2, $3, 'accepted', NULL, $4, $5, $6, $7, $8::jsonb, $9)
-       ON CONFLICT (dedup_key) DO NOTHING RETURNING id`,
-      [eventId, cols[0], item.dedupKey ?? null, ...cols.slice(1)],
-    )
-    if (inserted.length === 0) {
+    const row = eventRow(item, newId('evt', now))
+    const [inserted] = await insertEvents(q, req.raw.id, now, [row])
+    if (!inserted) {
       // the key's winner committed before our insert returned (or sits earlier in this transaction)
-      const [winner] = await q.query<EventRow>('SELECT id FROM events WHERE dedup_key = $1', [
-        item.dedupKey ?? null,
-      ])
+      const [winner] = await q.query<EventRow>(
+        "SELECT id FROM events WHERE dedup_key = $1 AND status = 'accepted'",
+        [row.dedup_key],
+      )
       // cannot happen under READ COMMITTED (the conflicting row committed before our INSERT returned); if it
       // ever does, a serialization failure makes group commit re-run this request
       if (!winner) throw Object.assign(new Error('dedup winner not visible'), { code: '40001' })
-      await q.query(
-        `INSERT INTO events (id, raw_id, dedup_key, status, duplicate_of, data_set_id, event_type, occurred_at, call_id, body, created_at)
-         VALUES ($1, $2, NULL, 'duplicate', $3, $4, $5, $6, $7, $8::jsonb, $9)`,
-        [eventId, cols[0], winner.id, ...cols.slice(1)],
-      )
-      outcomes.push({ status: 'duplicate', eventId, duplicateOf: winner.id, signals: [] })
+      await insertEvents(q, req.raw.id, now, [{ ...row, dedup_key: null, duplicate_of: winner.id }])
+      outcomes.push({ status: 'duplicate', eventId: row.id, duplicateOf: winner.id, signals: [] })
       continue
     }
     const ctx: DeriveContext = {
-      eventId,
+      eventId: row.id,
       rawId: req.raw.id,
       journey: await lockJourney(q, item.journey),
       facts: await loadFacts(q, item.facts, now),
@@ -302,15 +445,7 @@ export async function ingestOp(
     const derived = item.derive(ctx)
     holdbacks.push(...(derived.holdbacks ?? []))
     const signals = await applyDerived(q, derived, now, req.lease, leased, pending)
-    outcomes.push({ status: 'accepted', eventId, signals })
+    outcomes.push({ status: 'accepted', eventId: row.id, signals })
   }
-  if (req.result)
-    await q.query('UPDATE raw_inputs SET result = $1::jsonb WHERE id = $2', [
-      json(req.result(outcomes)),
-      req.raw.id,
-    ])
-  await notifyWake(q, wakeSource, pending)
-  // holdbacks: reasons derive held a signal back (repeat caller, spam…), for the metrics, as on SQLite
-  const result = { outcomes, leased, pendingDestinations: [...pending], holdbacks }
-  return result
+  return outcomes
 }

@@ -149,6 +149,38 @@ describe('PostgreSQL store', () => {
     assert.equal(await a.takeRateTokens(uid('rate'), 10, 4), 4)
   })
 
+  test('attempts recorded at once (shared statements) each land under their own lease', async () => {
+    const d = uid('att')
+    await a.ingest(req(Array.from({ length: 40 }, () => to([d]))), T0)
+    const jobs = await a.claimDeliveries({
+      token: 'n.1',
+      now: T0,
+      leaseMs: 60_000,
+      limit: 40,
+      destinations: [d],
+    })
+    assert.equal(jobs.length, 40)
+    // one in ten carries a stale token (another claim took it): its attempt is logged, its state untouched
+    await Promise.all(
+      jobs.map((j, i) =>
+        a.recordAttempts(
+          [
+            {
+              deliveryId: j.delivery.id,
+              leaseToken: i % 10 === 0 ? 'stale' : j.leaseToken,
+              attempt: { deliveryId: j.delivery.id, n: 1, startedAt: T0, outcome: 'delivered' },
+              next: { status: 'delivered', attempts: 1, dueAt: T0 },
+            },
+          ],
+          T0 + 1,
+        ),
+      ),
+    )
+    const rows = await a.listDeliveries({ destination: d, limit: 100 })
+    assert.equal(rows.filter((r) => r.status === 'delivered').length, 36)
+    assert.equal(rows.filter((r) => r.status === 'in_flight').length, 4)
+  })
+
   test('group commit: concurrent ingests share transactions', async () => {
     const before = a.groupCommitStats()
     const n = 200
