@@ -103,6 +103,9 @@ export function createEngine(opts: EngineOptions) {
   let running = false
   let sweepTimer: NodeJS.Timeout | undefined
   let sweeping: Promise<void> | undefined
+  /** A claim between sweeps is running; `claimAgain`: a wake-up came meanwhile. */
+  let claiming: Promise<void> | undefined
+  let claimAgain = false
   const inFlight = new Set<Promise<void>>()
   let leases = 0
   /** A fresh token for each claim or ingest: see `LeaseRef`. */
@@ -147,7 +150,7 @@ export function createEngine(opts: EngineOptions) {
           inFlight.delete(p)
           if (lane.full && room(lane) >= queueCap(lane.d) / 2) {
             lane.full = false
-            schedule(0)
+            claimSoon()
           }
           pump(lane)
         })
@@ -350,7 +353,7 @@ export function createEngine(opts: EngineOptions) {
         .catch(() => undefined)
   }
 
-  /** Returns true when more work is due right away. */
+  /** Fires due timers, adopts other nodes' pauses and open breakers, then claims; true when more is due now. */
   async function sweep(): Promise<boolean> {
     const t = now()
     if (opts.fireTimers) {
@@ -361,8 +364,6 @@ export function createEngine(opts: EngineOptions) {
         opts.log.warn({ err: String(err) }, 'firing timers failed')
       }
     }
-    const available: string[] = []
-    let limit = 0
     for (const lane of lanes.values()) {
       // another node (or an operator through the API) may have paused or resumed it
       const stored = (await opts.store.getDestinationState(lane.d.name).catch(() => undefined)) as
@@ -377,13 +378,25 @@ export function createEngine(opts: EngineOptions) {
         lane.health.state === 'closed'
       )
         lane.health = { ...lane.health, state: 'open', openedAt: stored.openedAt, failures: stored.failures }
-      if (admits(lane.health, t, opts.breaker) !== 'wait') {
-        const r = room(lane)
-        if (r > 0) available.push(lane.d.name)
-        // a full lane sweeps again as soon as it has drained to half, not a whole interval later
-        else lane.full = true
-        limit = Math.max(limit, r)
-      }
+    }
+    return claim(t)
+  }
+
+  /**
+   * Claims due work for the lanes that can send and have room; true when more is waiting. Between sweeps
+   * this alone runs on a wake-up (`claimSoon`): a busy node is woken by every batch the others ingest, and
+   * a full sweep (timers, shared destination state, next due time) each time cost five more statements.
+   */
+  async function claim(t = now()): Promise<boolean> {
+    const available: string[] = []
+    let limit = 0
+    for (const lane of lanes.values()) {
+      if (admits(lane.health, t, opts.breaker) === 'wait') continue
+      const r = room(lane)
+      if (r > 0) available.push(lane.d.name)
+      // a full lane claims again as soon as it has drained to half, not a whole interval later
+      else lane.full = true
+      limit = Math.max(limit, r)
     }
     if (available.length === 0) return false
     limit = Math.min(limit, CLAIM_LIMIT)
@@ -402,6 +415,26 @@ export function createEngine(opts: EngineOptions) {
   /** Jobs a lane can still take into memory. */
   function room(lane: Lane): number {
     return queueCap(lane.d) - lane.queue.length
+  }
+
+  function claimSoon() {
+    if (!running) return
+    if (claiming || sweeping) {
+      claimAgain = true
+      return
+    }
+    claiming = (async () => {
+      do {
+        claimAgain = false
+        const more = await claim().catch((err) => {
+          opts.log.warn({ err: String(err) }, 'claim failed')
+          return false
+        })
+        if (more) claimAgain = true
+      } while (claimAgain && running)
+    })().finally(() => {
+      claiming = undefined
+    })
   }
 
   function schedule(delayMs: number) {
@@ -423,6 +456,7 @@ export function createEngine(opts: EngineOptions) {
         sweeping = undefined
       })
     await sweeping
+    if (claimAgain) claimSoon() // woken while the sweep ran
     let delay = more ? 0 : opts.sweepIntervalMs
     const due = more ? undefined : await opts.store.nextDue().catch(() => undefined)
     // work due in the future wakes us on time (timers fire within ms of their due time); overdue work
@@ -434,9 +468,9 @@ export function createEngine(opts: EngineOptions) {
   return {
     enqueue,
     leaseToken,
-    /** New pending work for these destinations (not leased to us): sweep now. */
+    /** New pending work for these destinations (not leased to us): claim now. */
     wake(_destinations: string[]) {
-      schedule(0)
+      claimSoon()
     },
     start() {
       running = true
@@ -448,6 +482,7 @@ export function createEngine(opts: EngineOptions) {
       if (sweepTimer) clearTimeout(sweepTimer)
       for (const lane of lanes.values()) if (lane.wakeTimer) clearTimeout(lane.wakeTimer)
       if (sweeping) await sweeping
+      if (claiming) await claiming
       const deadline = new Promise((r) => setTimeout(r, graceMs).unref?.())
       await Promise.race([Promise.allSettled([...inFlight]), deadline])
       for (const lane of lanes.values()) await releaseQueued(lane)

@@ -1,0 +1,41 @@
+/**
+ * The pool's connections plan every execution with its real parameters: a statement first run on a fresh,
+ * empty outbox must not keep a sequential-scan plan once the table has grown.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { createTestDatabase } from '../../../test/helpers/postgres.ts'
+import { createPool } from './pool.ts'
+
+test('a statement prepared on an empty table uses the index once the table has grown', async () => {
+  const db = await createTestDatabase()
+  const pool = createPool(db.url, { poolSize: 1 })
+  try {
+    const c = await pool.connect()
+    try {
+      await c.query('CREATE TABLE outbox (id text PRIMARY KEY, status text NOT NULL)')
+      // the shape of recording attempts: rows to update joined from a JSON parameter
+      const record = {
+        name: 'record',
+        text: `UPDATE outbox o SET status = r.status
+               FROM jsonb_to_recordset($1::jsonb) AS r(id text, status text) WHERE o.id = r.id`,
+      }
+      // more than the five runs after which PostgreSQL may switch a prepared statement to a generic plan
+      for (let i = 0; i < 8; i++)
+        await c.query({ ...record, values: [JSON.stringify([{ id: `x${i}`, status: 'done' }])] })
+      await c.query("INSERT INTO outbox SELECT 'd' || g, 'pending' FROM generate_series(1, 100000) g")
+      const plan = (
+        await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE record('[{"id":"d1","status":"done"}]')`)
+      ).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n')
+      assert.match(plan, /Index Scan|Bitmap Index Scan/, plan)
+      assert.doesNotMatch(plan, /Seq Scan/, plan)
+    } finally {
+      c.release()
+    }
+  } finally {
+    await pool.end()
+    await db.drop()
+  }
+})
