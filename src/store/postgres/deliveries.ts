@@ -6,6 +6,7 @@ import type pg from 'pg'
 import type { Delivery, Signal } from '../../model/signal.ts'
 import { newId } from '../ids.ts'
 import type { AttemptRecord, DeliveryQuery, LeasedJob, LeaseRef, Store } from '../types.ts'
+import type { DbClock } from './clock.ts'
 import { notifyWake } from './ingest.ts'
 import { json, type Param, query, tx } from './pool.ts'
 
@@ -43,20 +44,23 @@ export const toDelivery = (r: DeliveryRow): Delivery => ({
 export async function claimDeliveries(
   pool: pg.Pool,
   opts: Parameters<Store['claimDeliveries']>[0],
+  clock: DbClock,
 ): Promise<LeasedJob[]> {
   if (opts.destinations?.length === 0 || opts.limit <= 0) return []
   const filter = opts.destinations ? 'AND destination = ANY($4::text[])' : ''
   const params: Param[] = [opts.now, opts.limit, opts.token]
   if (opts.destinations) params.push(opts.destinations)
-  params.push(opts.now + opts.leaseMs)
-  const until = `$${params.length}`
+  // leases in server time (clock.ts); due times are the node's
+  params.push(clock.toDb(opts.now + opts.leaseMs), clock.toDb(opts.now))
+  const until = `$${params.length - 1}`
+  const dbNow = `$${params.length}`
   const rows = await query<DeliveryRow & { signal_body: Signal }>(
     pool,
     `WITH due AS (
        SELECT id FROM deliveries WHERE status = 'pending' AND due_at <= $1 ${filter}
        ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED
      ), expired AS (
-       SELECT id FROM deliveries WHERE status = 'in_flight' AND lease_until <= $1 ${filter}
+       SELECT id FROM deliveries WHERE status = 'in_flight' AND lease_until <= ${dbNow} ${filter}
        ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED
      ), picked AS (
        SELECT id FROM (SELECT id, 0 AS k FROM due UNION ALL SELECT id, 1 FROM expired) u ORDER BY k LIMIT $2
@@ -149,7 +153,7 @@ export async function recordAttempts(pool: pg.Pool, records: AttemptRecord[], no
 }
 
 /**
- * Extends our own in-flight leases. Under READ COMMITTED a concurrent claim that locked a row first has
+ * Extends our own in-flight leases (`untilMs` in server time). Under READ COMMITTED a concurrent claim that locked a row first has
  * changed its token (we renew nothing); one that locks it after us re-checks `lease_until` and skips it.
  */
 export async function renewLeases(

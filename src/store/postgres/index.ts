@@ -12,6 +12,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { IngestRequest, Store } from '../types.ts'
+import { createDbClock } from './clock.ts'
 import * as deliveries from './deliveries.ts'
 import { classify } from './errors.ts'
 import { createGroupCommit } from './group-commit.ts'
@@ -40,9 +41,18 @@ export interface PostgresStore extends Store {
   groupCommitStats(): { transactions: number; operations: number }
 }
 
-export async function openPostgresStore(url: string, opts: PoolOptions = {}): Promise<PostgresStore> {
+export async function openPostgresStore(
+  url: string,
+  opts: PoolOptions & {
+    /** This node's clock (tests skew it); leases are kept on the server's clock whatever it says. */
+    clock?: () => number
+  } = {},
+): Promise<PostgresStore> {
   const poolSize = opts.poolSize ?? 10
   const pool = createPool(url, { ...opts, poolSize })
+  const clock = createDbClock(pool, opts.clock)
+  // a server that is down at start: offset 0 until the next sync (every 30 s)
+  await clock.sync().catch(() => undefined)
   // identifies this instance's own notifications so it can skip them
   const self = `st_${randomBytes(6).toString('hex')}`
   // half the pool may be committing ingest batches; the rest serves claims, attempts and reads
@@ -63,16 +73,16 @@ export async function openPostgresStore(url: string, opts: PoolOptions = {}): Pr
       withClient(pool, (c) => runMigrations(c)).catch((err) => {
         throw classify(err)
       }),
-    ingest: (req, now) => writer.run((q) => ingestOp(q, req, now, self), affinity(req)),
+    ingest: (req, now) => writer.run((q) => ingestOp(q, req, now, self, clock), affinity(req)),
     recordRaw: (raw) => writer.run((q) => insertRaw(q, raw)),
     updateFacts: (keys, update, now) => tx(pool, (q) => updateFacts(q, keys, update, now)),
-    claimDeliveries: (o) => deliveries.claimDeliveries(pool, o),
+    claimDeliveries: (o) => deliveries.claimDeliveries(pool, o, clock),
     recordAttempts: deliveries.createAttemptRecorder(pool),
-    renewLeases: (leases, untilMs, now) => deliveries.renewLeases(pool, leases, untilMs, now),
+    renewLeases: (leases, untilMs, now) => deliveries.renewLeases(pool, leases, clock.toDb(untilMs), now),
     takeRateTokens: (destination, ratePerS, want) => takeRateTokens(pool, destination, ratePerS, want),
     releaseLeases: (leases, now) => deliveries.releaseLeases(pool, leases, now, self),
-    fireTimers: (o) => fireTimers(pool, o, self),
-    nextDue: () => read.nextDue(pool),
+    fireTimers: (o) => fireTimers(pool, o, self, clock),
+    nextDue: () => read.nextDue(pool, clock),
     trace: (id) => read.trace(pool, id),
     listDeliveries: (q) => deliveries.listDeliveries(pool, q),
     replay: (id, now) => deliveries.replay(pool, id, now, self),
@@ -90,6 +100,7 @@ export async function openPostgresStore(url: string, opts: PoolOptions = {}): Pr
     async close() {
       if (closed) return
       closed = true
+      clock.stop()
       await writer.drain()
       await wake?.close()
       await pool.end()

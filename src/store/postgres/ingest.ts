@@ -22,9 +22,17 @@ import type {
   LeasedJob,
   RawInput,
 } from '../types.ts'
+import type { DbClock } from './clock.ts'
 import { json, type Queryable } from './pool.ts'
 
 export const WAKE_CHANNEL = 'closeloop_wake'
+
+/** A hot-path lease as the store writes it: `untilDbMs` is its end in server time (clock.ts). */
+export type StoreLease = NonNullable<IngestRequest['lease']> & { untilDbMs: number }
+
+/** The caller's lease with its end translated to the server's clock. */
+export const storeLease = (lease: IngestRequest['lease'], clock: DbClock): StoreLease | undefined =>
+  lease && { ...lease, untilDbMs: clock.toDb(lease.untilMs) }
 
 /** Advisory lock class id for journeys ('cloo'); the object id is `hashtext(key)`. Migrations use another class. */
 export const JOURNEY_LOCK_CLASS = 0x636c6f6f
@@ -149,7 +157,7 @@ export async function applyDerived(
   q: Queryable,
   d: Derived,
   now: number,
-  lease: IngestRequest['lease'],
+  lease: StoreLease | undefined,
   leased: LeasedJob[],
   pending: Set<string>,
 ): Promise<Array<{ id: string; name: string }>> {
@@ -192,7 +200,7 @@ async function insertSignals(
   q: Queryable,
   drafts: Derived['signals'],
   now: number,
-  lease: IngestRequest['lease'],
+  lease: StoreLease | undefined,
   leased: LeasedJob[],
   pending: Set<string>,
 ): Promise<number[]> {
@@ -258,7 +266,7 @@ async function insertSignals(
             destination: delivery.destination,
             status: delivery.status,
             lease_token: take ? lease?.token : null,
-            lease_until: take ? lease?.untilMs : null,
+            lease_until: take ? lease?.untilDbMs : null,
           })),
         ),
       ),
@@ -295,7 +303,9 @@ export async function ingestOp(
   req: IngestRequest,
   now: number,
   wakeSource: string,
+  clock: DbClock,
 ): Promise<IngestResult> {
+  const lease = storeLease(req.lease, clock)
   const leased: LeasedJob[] = []
   const pending = new Set<string>()
   const holdbacks: string[] = []
@@ -303,8 +313,8 @@ export async function ingestOp(
   // writes, so they are written set-wise; call events go one by one, each seeing what the last one wrote
   const setWise = req.items.length > 1 && req.items.every((it) => !it.journey && !it.facts?.length)
   const outcomes = setWise
-    ? await ingestSetWise(q, req, now, leased, pending, holdbacks)
-    : await ingestEach(q, req, now, leased, pending, holdbacks)
+    ? await ingestSetWise(q, req, now, lease, leased, pending, holdbacks)
+    : await ingestEach(q, req, now, lease, leased, pending, holdbacks)
   // the raw input last, with its result: one statement instead of an insert and an update
   await insertRaw(q, req.result ? { ...req.raw, result: req.result(outcomes) } : req.raw)
   await notifyWake(q, wakeSource, pending)
@@ -352,6 +362,7 @@ async function ingestSetWise(
   q: Queryable,
   req: IngestRequest,
   now: number,
+  lease: StoreLease | undefined,
   leased: LeasedJob[],
   pending: Set<string>,
   holdbacks: string[],
@@ -404,7 +415,7 @@ async function ingestSetWise(
     }
     outcomes.push({ status: 'accepted', eventId: r.id, signals: [] })
   }
-  for (const k of await insertSignals(q, drafts, now, req.lease, leased, pending))
+  for (const k of await insertSignals(q, drafts, now, lease, leased, pending))
     outcomes[owner[k]].signals.push({ id: drafts[k].signal.id, name: drafts[k].signal.name })
   return outcomes
 }
@@ -414,6 +425,7 @@ async function ingestEach(
   q: Queryable,
   req: IngestRequest,
   now: number,
+  lease: StoreLease | undefined,
   leased: LeasedJob[],
   pending: Set<string>,
   holdbacks: string[],
@@ -444,7 +456,7 @@ async function ingestEach(
     }
     const derived = item.derive(ctx)
     holdbacks.push(...(derived.holdbacks ?? []))
-    const signals = await applyDerived(q, derived, now, req.lease, leased, pending)
+    const signals = await applyDerived(q, derived, now, lease, leased, pending)
     outcomes.push({ status: 'accepted', eventId: row.id, signals })
   }
   return outcomes

@@ -181,6 +181,52 @@ describe('PostgreSQL store', () => {
     assert.equal(rows.filter((r) => r.status === 'in_flight').length, 4)
   })
 
+  test('leases are on the database clock: a node whose clock runs 5 s slow keeps its leases', async () => {
+    const slowClock = () => Date.now() - 5_000
+    const slow = await openPostgresStore(db.url, { clock: slowClock })
+    try {
+      const [hot, swept] = [uid('hot'), uid('swept')]
+      // a lease taken at ingest, and one taken by a claim, both for 3 s by the slow node's clock
+      const r = await slow.ingest(
+        req([to([hot]), to([swept])], {
+          token: 'slow.1',
+          untilMs: slowClock() + 3_000,
+          destinations: new Set([hot]),
+        }),
+        slowClock(),
+      )
+      assert.equal(r.leased.length, 1)
+      const claimed = await slow.claimDeliveries({
+        token: 'slow.2',
+        now: slowClock(),
+        leaseMs: 3_000,
+        limit: 5,
+        destinations: [swept],
+      })
+      assert.equal(claimed.length, 1)
+      // by node clocks both leases ended 2 s ago; on the server's clock they have 3 s to run
+      const early = await b.claimDeliveries({
+        token: 'b.1',
+        now: Date.now(),
+        leaseMs: 60_000,
+        limit: 5,
+        destinations: [hot, swept],
+      })
+      assert.deepEqual(early, [])
+      // once they have really run out, another node takes them
+      const later = await b.claimDeliveries({
+        token: 'b.2',
+        now: Date.now() + 3_100,
+        leaseMs: 60_000,
+        limit: 5,
+        destinations: [hot, swept],
+      })
+      assert.equal(later.length, 2)
+    } finally {
+      await slow.close()
+    }
+  })
+
   test('group commit: concurrent ingests share transactions', async () => {
     const before = a.groupCommitStats()
     const n = 200

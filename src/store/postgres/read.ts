@@ -3,6 +3,7 @@ import type pg from 'pg'
 import type { EcapiEvent } from '../../model/ecapi.ts'
 import type { Attempt, Exchange, Signal } from '../../model/signal.ts'
 import type { RawInput, Trace } from '../types.ts'
+import type { DbClock } from './clock.ts'
 import { type DeliveryRow, toDelivery } from './deliveries.ts'
 import { json, query } from './pool.ts'
 
@@ -111,15 +112,16 @@ const toRaw = (r: RawRow): RawInput => ({
 })
 
 /** Earliest pending due time, lease expiry or timer: three index-backed MINs, NULLs ignored by LEAST. */
-export async function nextDue(pool: pg.Pool): Promise<number | undefined> {
-  const [r] = await query<{ t: number | null }>(
+export async function nextDue(pool: pg.Pool, clock: DbClock): Promise<number | undefined> {
+  const [r] = await query<{ due: number | null; lease: number | null }>(
     pool,
-    `SELECT LEAST(
-       (SELECT min(due_at) FROM deliveries WHERE status = 'pending'),
-       (SELECT min(lease_until) FROM deliveries WHERE status = 'in_flight'),
-       (SELECT min(due_at) FROM timers)) AS t`,
+    `SELECT LEAST((SELECT min(due_at) FROM deliveries WHERE status = 'pending'), (SELECT min(due_at) FROM timers)) AS due,
+       (SELECT min(lease_until) FROM deliveries WHERE status = 'in_flight') AS lease`,
   )
-  return r.t ?? undefined
+  // leases are in server time (clock.ts)
+  const lease = r.lease === null ? undefined : clock.fromDb(r.lease)
+  const due = r.due ?? undefined
+  return due === undefined ? lease : lease === undefined ? due : Math.min(due, lease)
 }
 
 export async function counts(pool: pg.Pool) {

@@ -5,7 +5,8 @@
  */
 import type pg from 'pg'
 import type { DeriveContext, LeasedJob, Store, TimerJob } from '../types.ts'
-import { applyDerived, notifyWake, readJourney, tryLockJourney } from './ingest.ts'
+import type { DbClock } from './clock.ts'
+import { applyDerived, notifyWake, readJourney, storeLease, tryLockJourney } from './ingest.ts'
 import { tx } from './pool.ts'
 
 type TimerRow = { id: string; key: string; kind: string; due_at: number; payload: Record<string, unknown> }
@@ -14,7 +15,9 @@ export function fireTimers(
   pool: pg.Pool,
   opts: Parameters<Store['fireTimers']>[0],
   wakeSource: string,
+  clock: DbClock,
 ): ReturnType<Store['fireTimers']> {
+  const lease = storeLease(opts.lease, clock)
   return tx(pool, async (q) => {
     const rows = await q.query<TimerRow>(
       `SELECT id, key, kind, due_at, payload FROM timers WHERE due_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
@@ -45,7 +48,7 @@ export function fireTimers(
         facts: {},
         now: opts.now,
       }
-      await applyDerived(q, opts.fire(timer, ctx), opts.now, opts.lease, leased, pending)
+      await applyDerived(q, opts.fire(timer, ctx), opts.now, lease, leased, pending)
       fired++
     }
     await notifyWake(q, wakeSource, pending)
