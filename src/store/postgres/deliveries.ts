@@ -47,25 +47,32 @@ export async function claimDeliveries(
   clock: DbClock,
 ): Promise<LeasedJob[]> {
   if (opts.destinations?.length === 0 || opts.limit <= 0) return []
-  const filter = opts.destinations ? 'AND destination = ANY($4::text[])' : ''
-  const params: Param[] = [opts.now, opts.limit, opts.token]
-  if (opts.destinations) params.push(opts.destinations)
   // leases in server time (clock.ts); due times are the node's
-  params.push(clock.toDb(opts.now + opts.leaseMs), clock.toDb(opts.now))
-  const until = `$${params.length - 1}`
-  const dbNow = `$${params.length}`
+  const params: Param[] = [
+    opts.now,
+    opts.limit,
+    opts.token,
+    clock.toDb(opts.now + opts.leaseMs),
+    clock.toDb(opts.now),
+  ]
+  if (opts.destinations) params.push(opts.destinations)
+  // each destination read in its own index order (`destination = d`), so the LIMIT stops the scan however
+  // large the backlog; no list means every destination
+  const scan = (status: string, column: string, bound: string) =>
+    opts.destinations
+      ? `SELECT x.id FROM unnest($6::text[]) AS dest(name), LATERAL (
+           SELECT id FROM deliveries WHERE status = '${status}' AND destination = dest.name AND ${column} <= ${bound}
+           ORDER BY ${column} LIMIT $2 FOR UPDATE SKIP LOCKED) x`
+      : `SELECT id FROM deliveries WHERE status = '${status}' AND ${column} <= ${bound}
+         ORDER BY ${column} LIMIT $2 FOR UPDATE SKIP LOCKED`
   const rows = await query<DeliveryRow & { signal_body: Signal }>(
     pool,
-    `WITH due AS (
-       SELECT id FROM deliveries WHERE status = 'pending' AND due_at <= $1 ${filter}
-       ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED
-     ), expired AS (
-       SELECT id FROM deliveries WHERE status = 'in_flight' AND lease_until <= ${dbNow} ${filter}
-       ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED
+    `WITH due AS (${scan('pending', 'due_at', '$1')}
+     ), expired AS (${scan('in_flight', 'lease_until', '$5')}
      ), picked AS (
        SELECT id FROM (SELECT id, 0 AS k FROM due UNION ALL SELECT id, 1 FROM expired) u ORDER BY k LIMIT $2
      )
-     UPDATE deliveries d SET status = 'in_flight', lease_token = $3, lease_until = ${until}, updated_at = $1
+     UPDATE deliveries d SET status = 'in_flight', lease_token = $3, lease_until = $4, updated_at = $1
      FROM picked, signals s
      WHERE d.id = picked.id AND s.id = d.signal_id
      RETURNING d.*, s.body AS signal_body`,

@@ -170,6 +170,18 @@ CREATE TABLE rate_buckets (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'claim per destination',
+    // claims read each destination's due work in index order (deliveries.ts). The (due_at, destination)
+    // indexes cannot return rows in due_at order for `destination = ANY(…)`, so with stale statistics the
+    // planner sorted the whole backlog on every claim (26 ms at 60,000 pending rows, spilling to disk,
+    // instead of 2 ms). The old indexes stay for nextDue's MIN over all destinations.
+    sql: `
+CREATE INDEX deliveries_due_by_destination ON deliveries (destination, due_at) WHERE status = 'pending';
+CREATE INDEX deliveries_lease_by_destination ON deliveries (destination, lease_until) WHERE status = 'in_flight';
+`,
+  },
 ]
 
 /** Advisory lock key for migrations: arbitrary ('clmg'), fixed, unlikely to collide with another app's. */
