@@ -43,7 +43,15 @@ interface Lane {
   busy: boolean
 }
 
-export function createGroupCommit(pool: pg.Pool, lanes: number): GroupCommit {
+/**
+ * @param notify the statement that tells other nodes which destinations got work (`q.wake`), given the
+ *   destinations and the connection's literal escaping; it runs in the same round trip as COMMIT
+ */
+export function createGroupCommit(
+  pool: pg.Pool,
+  lanes: number,
+  notify?: (destinations: string[], literal: (s: string) => string) => string,
+): GroupCommit {
   const lane: Lane[] = Array.from({ length: Math.max(1, lanes) }, () => ({ queue: [], busy: false }))
   let transactions = 0
   let operations = 0
@@ -81,7 +89,7 @@ export function createGroupCommit(pool: pg.Pool, lanes: number): GroupCommit {
       )
       return
     }
-    const q = wrap(client)
+    const q: Queryable = { ...wrap(client), wake: notify ? new Set() : undefined }
     const results: Array<{ ok: boolean; value: unknown }> = []
     const retry: Pending[] = []
     try {
@@ -105,7 +113,8 @@ export function createGroupCommit(pool: pg.Pool, lanes: number): GroupCommit {
           } else results.push({ ok: false, value: classify(err) })
         }
       }
-      await client.query('COMMIT')
+      const wake = q.wake?.size && notify ? `${notify([...q.wake], (s) => client.escapeLiteral(s))}; ` : ''
+      await client.query(`${wake}COMMIT`)
     } catch (err) {
       // nothing in this batch is durable; a COMMIT lost in transit may have landed, so callers retry and
       // the dedup key turns a landed-and-retried event into a duplicate, never a second signal

@@ -16,7 +16,7 @@ import { createDbClock } from './clock.ts'
 import * as deliveries from './deliveries.ts'
 import { classify } from './errors.ts'
 import { createGroupCommit } from './group-commit.ts'
-import { ingestOp, insertRaw, updateFacts } from './ingest.ts'
+import { ingestOp, insertRaw, updateFacts, WAKE_CHANNEL } from './ingest.ts'
 import { runMigrations } from './migrations.ts'
 import { createPool, type PoolOptions, query, tx, withClient } from './pool.ts'
 import * as privacy from './privacy.ts'
@@ -56,7 +56,12 @@ export async function openPostgresStore(
   // identifies this instance's own notifications so it can skip them
   const self = `st_${randomBytes(6).toString('hex')}`
   // half the pool may be committing ingest batches; the rest serves claims, attempts and reads
-  const writer = createGroupCommit(pool, Math.max(1, Math.floor(poolSize / 2)))
+  const writer = createGroupCommit(
+    pool,
+    Math.max(1, Math.floor(poolSize / 2)),
+    (d, literal) =>
+      `SELECT pg_notify(${literal(WAKE_CHANNEL)}, ${literal(JSON.stringify({ src: self, d }))})`,
+  )
   const affinity = (req: IngestRequest) => {
     for (const it of req.items) {
       const k = it.journey?.key ?? it.journey?.aliases?.[0]

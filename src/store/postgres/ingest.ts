@@ -317,7 +317,8 @@ export async function ingestOp(
     : await ingestEach(q, req, now, lease, leased, pending, holdbacks)
   // the raw input last, with its result: one statement instead of an insert and an update
   await insertRaw(q, req.result ? { ...req.raw, result: req.result(outcomes) } : req.raw)
-  await notifyWake(q, wakeSource, pending)
+  if (q.wake) for (const d of pending) q.wake.add(d)
+  else await notifyWake(q, wakeSource, pending)
   // holdbacks: reasons derive held a signal back (repeat caller, spam…), for the metrics, as on SQLite
   return { outcomes, leased, pendingDestinations: [...pending], holdbacks }
 }

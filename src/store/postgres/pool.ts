@@ -12,6 +12,11 @@ export type Param = string | number | boolean | null | string[]
 
 export interface Queryable {
   query<R extends object>(sql: string, params?: Param[]): Promise<R[]>
+  /**
+   * In a group-commit batch: destinations to wake other nodes for, notified once with the batch's COMMIT
+   * (a notification is only delivered at commit anyway) instead of one statement per request.
+   */
+  wake?: Set<string>
 }
 
 export interface PoolOptions {
