@@ -18,10 +18,22 @@ import { type Queryable, rollback, wrap } from './pool.ts'
 
 interface Pending {
   op: (q: Queryable) => Promise<unknown>
+  /** Set when the operation can be written together with others of the same `Merge` in one batch. */
+  merge?: { with: Merge<unknown, unknown>; input: unknown }
   resolve: (v: unknown) => void
   reject: (e: unknown) => void
   tries: number
   lane: number
+}
+
+/**
+ * Operations that can be written as one: `many` does for several inputs, in one savepoint, what `one`
+ * does for each. If `many` fails, the batch falls back to `one` per input, each in its own savepoint, so a
+ * bad input still fails alone.
+ */
+export interface Merge<I, T> {
+  one(q: Queryable, input: I): Promise<T>
+  many(q: Queryable, inputs: I[]): Promise<T[]>
 }
 
 export interface GroupCommit {
@@ -30,9 +42,12 @@ export interface GroupCommit {
    * lane, so on one node they never sit in two concurrently open transactions waiting on each other's locks.
    */
   run<T>(op: (q: Queryable) => Promise<T>, affinity?: string): Promise<T>
+  /** As `run`, for an operation that the batch may write together with others of the same `merge`. */
+  runMerged<I, T>(merge: Merge<I, T>, input: I, affinity?: string): Promise<T>
   /** Waits for everything queued so far to settle. */
   drain(): Promise<void>
-  stats(): { transactions: number; operations: number }
+  /** Committed transactions, operations, and how many of those were written merged with others. */
+  stats(): { transactions: number; operations: number; merged: number }
 }
 
 const MAX_TRIES = 3 // conflicts are rare and clear once the other transaction commits; 3 rules out bad luck, not a livelock
@@ -55,6 +70,7 @@ export function createGroupCommit(
   const lane: Lane[] = Array.from({ length: Math.max(1, lanes) }, () => ({ queue: [], busy: false }))
   let transactions = 0
   let operations = 0
+  let merged = 0
   let open = 0
   const idle: Array<() => void> = []
   let rr = 0
@@ -90,27 +106,55 @@ export function createGroupCommit(
       return
     }
     const q: Queryable = { ...wrap(client), wake: notify ? new Set() : undefined }
-    const results: Array<{ ok: boolean; value: unknown }> = []
+    const results = new Map<Pending, { ok: boolean; value: unknown }>()
     const retry: Pending[] = []
+    let mergedHere = 0
+    // units run one after another, each in its own savepoint: all mergeable operations of one kind together
+    // (when there are several), then every other operation alone
+    const units: Pending[][] = []
+    const groups = new Map<Merge<unknown, unknown>, Pending[]>()
+    for (const p of batch) {
+      const g = p.merge && groups.get(p.merge.with)
+      if (g) g.push(p)
+      else if (p.merge) groups.set(p.merge.with, [p])
+      else units.push([p])
+    }
+    for (const g of groups.values())
+      if (g.length > 1) units.unshift(g)
+      else units.push(g)
     try {
       // statements without parameters share a round trip: BEGIN with the first SAVEPOINT, each RELEASE with
       // the next SAVEPOINT; COMMIT releases the last one
       await client.query('BEGIN; SAVEPOINT op')
-      for (let i = 0; i < batch.length; i++) {
-        const p = batch[i]
-        const last = i === batch.length - 1
+      for (let i = 0; i < units.length; i++) {
+        const unit = units[i]
         try {
-          const value = await p.op(q)
-          if (!last) await client.query('RELEASE op; SAVEPOINT op')
-          results.push({ ok: true, value })
+          if (unit.length > 1) {
+            const m = unit[0].merge!
+            const values = await m.with.many(
+              q,
+              unit.map((p) => p.merge!.input),
+            )
+            unit.forEach((p, k) => {
+              results.set(p, { ok: true, value: values[k] })
+            })
+            mergedHere += unit.length
+          } else results.set(unit[0], { ok: true, value: await unit[0].op(q) })
+          if (i < units.length - 1) await client.query('RELEASE op; SAVEPOINT op')
         } catch (err) {
-          // a broken connection fails the whole batch (handled below); anything else only this operation
+          // a broken connection fails the whole batch (handled below); anything else only this unit
           if (isConnectionError(err)) throw err
-          await client.query(last ? 'ROLLBACK TO op' : 'ROLLBACK TO op; RELEASE op; SAVEPOINT op')
+          // a merged unit is written again one by one, so only the operation at fault fails
+          if (unit.length > 1) units.splice(i + 1, 0, ...unit.map((p) => [p]))
+          await client.query(
+            i === units.length - 1 ? 'ROLLBACK TO op' : 'ROLLBACK TO op; RELEASE op; SAVEPOINT op',
+          )
+          if (unit.length > 1) continue
+          const p = unit[0]
           if (isRetryableConflict(err) && p.tries + 1 < MAX_TRIES) {
             retry.push({ ...p, tries: p.tries + 1 })
-            results.push({ ok: true, value: RETRIED })
-          } else results.push({ ok: false, value: classify(err) })
+            results.set(p, { ok: true, value: RETRIED })
+          } else results.set(p, { ok: false, value: classify(err) })
         }
       }
       const wake = q.wake?.size && notify ? `${notify([...q.wake], (s) => client.escapeLiteral(s))}; ` : ''
@@ -130,8 +174,12 @@ export function createGroupCommit(
     client.release()
     transactions++
     operations += batch.length - retry.length
+    merged += mergedHere
     for (const p of retry) enqueue(p)
-    settle(results, batch)
+    settle(
+      batch.map((p) => results.get(p) ?? { ok: false, value: storeUnavailable('not run', undefined) }),
+      batch,
+    )
   }
 
   function settle(results: Array<{ ok: boolean; value: unknown }>, batch: Pending[]) {
@@ -159,11 +207,25 @@ export function createGroupCommit(
         enqueue({ op, resolve: resolve as (v: unknown) => void, reject, tries: 0, lane: l })
       })
     },
+    runMerged<I, T>(merge: Merge<I, T>, input: I, affinity?: string): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        open++
+        const l = (affinity === undefined ? rr++ : hash(affinity)) % lane.length
+        enqueue({
+          op: (q) => merge.one(q, input),
+          merge: { with: merge as Merge<unknown, unknown>, input },
+          resolve: resolve as (v: unknown) => void,
+          reject,
+          tries: 0,
+          lane: l,
+        })
+      })
+    },
     drain() {
       if (open === 0) return Promise.resolve()
       return new Promise<void>((r) => idle.push(r))
     },
-    stats: () => ({ transactions, operations }),
+    stats: () => ({ transactions, operations, merged }),
   }
 }
 

@@ -11,12 +11,12 @@
  *   store.onWake((destinations) => engine.wake(destinations))
  */
 import { randomBytes } from 'node:crypto'
-import type { IngestRequest, Store } from '../types.ts'
+import type { IngestRequest, IngestResult, Store } from '../types.ts'
 import { createDbClock } from './clock.ts'
 import * as deliveries from './deliveries.ts'
 import { classify } from './errors.ts'
-import { createGroupCommit } from './group-commit.ts'
-import { ingestOp, insertRaw, updateFacts, WAKE_CHANNEL } from './ingest.ts'
+import { createGroupCommit, type Merge } from './group-commit.ts'
+import { ingestMany, ingestOp, insertRaw, isSetWise, updateFacts, WAKE_CHANNEL } from './ingest.ts'
 import { runMigrations } from './migrations.ts'
 import { createPool, type PoolOptions, query, tx, withClient } from './pool.ts'
 import * as privacy from './privacy.ts'
@@ -38,7 +38,7 @@ export interface PostgresStore extends Store {
    */
   onWake(cb: WakeCallback): () => void
   /** Transactions and operations committed by group commit, for the benchmark and metrics. */
-  groupCommitStats(): { transactions: number; operations: number }
+  groupCommitStats(): { transactions: number; operations: number; merged: number }
 }
 
 export async function openPostgresStore(
@@ -69,6 +69,11 @@ export async function openPostgresStore(
     }
     return req.items[0]?.dedupKey
   }
+  // plain ECAPI requests of one group commit are written together (ingest.ts: ingestMany)
+  const setWise: Merge<{ req: IngestRequest; now: number }, IngestResult> = {
+    one: (q, { req, now }) => ingestOp(q, req, now, self, clock),
+    many: (q, batch) => ingestMany(q, batch, self, clock),
+  }
   let wake: ReturnType<typeof createWakeListener> | undefined
   let closed = false
 
@@ -78,7 +83,10 @@ export async function openPostgresStore(
       withClient(pool, (c) => runMigrations(c)).catch((err) => {
         throw classify(err)
       }),
-    ingest: (req, now) => writer.run((q) => ingestOp(q, req, now, self, clock), affinity(req)),
+    ingest: (req, now) =>
+      isSetWise(req)
+        ? writer.runMerged(setWise, { req, now }, affinity(req))
+        : writer.run((q) => ingestOp(q, req, now, self, clock), affinity(req)),
     recordRaw: (raw) => writer.run((q) => insertRaw(q, raw)),
     updateFacts: (keys, update, now) => tx(pool, (q) => updateFacts(q, keys, update, now)),
     claimDeliveries: (o) => deliveries.claimDeliveries(pool, o, clock),

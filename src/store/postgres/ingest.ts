@@ -56,6 +56,32 @@ export async function insertRaw(q: Queryable, raw: RawInput): Promise<void> {
 }
 
 /**
+ * Many raw inputs in one statement. Columns go as text arrays, not a JSON document: a raw body is whatever
+ * the client sent, and text parameters carry any string the driver can encode.
+ */
+async function insertRaws(q: Queryable, raws: RawInput[]): Promise<void> {
+  if (raws.length === 1) return insertRaw(q, raws[0])
+  const col = (f: (r: RawInput) => string | null) => raws.map(f)
+  await q.query(
+    `INSERT INTO raw_inputs (id, source, kind, received_at, content_type, headers, body, status, result)
+     SELECT id, source, kind, received_at::bigint, content_type, headers::jsonb, body, status::integer, result::jsonb
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+       $9::text[]) AS r(id, source, kind, received_at, content_type, headers, body, status, result)`,
+    [
+      col((r) => r.id),
+      col((r) => r.source),
+      col((r) => r.kind),
+      col((r) => String(r.receivedAt)),
+      col((r) => r.contentType ?? null),
+      col((r) => json(r.headers)),
+      col((r) => r.body),
+      col((r) => (r.status === undefined ? null : String(r.status))),
+      col((r) => (r.result === undefined ? null : json(r.result))),
+    ],
+  )
+}
+
+/**
  * Locks every name the journey may be known by, then reads it `FOR UPDATE`: by key, else by the first
  * alias that resolves. Locks are taken in hash order so two transactions never wait on each other in a cycle.
  */
@@ -152,6 +178,14 @@ export async function updateFacts<T>(
   return result
 }
 
+/** Where a request's new signals go: its time and lease, the jobs leased to the caller, pending destinations. */
+interface SignalSink {
+  now: number
+  lease?: StoreLease
+  leased: LeasedJob[]
+  pending: Set<string>
+}
+
 /** Writes what `derive` decided, exactly as the SQLite store does; collects leased jobs and pending destinations. */
 export async function applyDerived(
   q: Queryable,
@@ -162,7 +196,11 @@ export async function applyDerived(
   pending: Set<string>,
 ): Promise<Array<{ id: string; name: string }>> {
   await applyState(q, d, now)
-  const created = await insertSignals(q, d.signals, now, lease, leased, pending)
+  const sink: SignalSink = { now, lease, leased, pending }
+  const created = await insertSignals(
+    q,
+    d.signals.map((draft) => ({ draft, sink })),
+  )
   return created.map((i) => ({ id: d.signals[i].signal.id, name: d.signals[i].signal.name }))
 }
 
@@ -198,56 +236,51 @@ async function applyState(q: Queryable, d: Derived, now: number): Promise<void> 
  */
 async function insertSignals(
   q: Queryable,
-  drafts: Derived['signals'],
-  now: number,
-  lease: StoreLease | undefined,
-  leased: LeasedJob[],
-  pending: Set<string>,
+  drafts: Array<{ draft: Derived['signals'][number]; sink: SignalSink }>,
 ): Promise<number[]> {
   if (drafts.length === 0) return []
   const firstOf = new Map<string, number>()
   drafts.forEach((d, i) => {
-    if (!firstOf.has(d.signal.id)) firstOf.set(d.signal.id, i)
+    if (!firstOf.has(d.draft.signal.id)) firstOf.set(d.draft.signal.id, i)
   })
-  const firsts = [...firstOf.values()]
-  const planned = firsts.map((index) => {
-    const { signal, destinations } = drafts[index]
+  const planned = [...firstOf.values()].map((index) => {
+    const { draft, sink } = drafts[index]
+    const { signal, destinations } = draft
     const rows = destinations.map((destination) => {
-      const take = lease?.destinations.has(destination) ?? false
+      const take = sink.lease?.destinations.has(destination) ?? false
       const delivery: Delivery = {
-        id: newId('dlv', now),
+        id: newId('dlv', sink.now),
         signalId: signal.id,
         destination,
         status: take ? 'in_flight' : 'pending',
         attempts: 0,
-        dueAt: now,
+        dueAt: sink.now,
         idempotencyKey: signal.id,
-        createdAt: now,
-        updatedAt: now,
+        createdAt: sink.now,
+        updatedAt: sink.now,
       }
       return { delivery, take }
     })
-    return { index, signal, rows }
+    return { index, signal, sink, rows }
   })
   const rows = await q.query<{ id: string }>(
     `WITH s AS (
        INSERT INTO signals (id, event_id, name, data_set_id, occurred_at, value, currency, body, created_at)
-       SELECT x.id, x.event_id, x.name, x.data_set_id, x.occurred_at, x.value, x.currency, x.body, $1
-       FROM jsonb_to_recordset($2::jsonb) AS x(id text, event_id text, name text, data_set_id text,
-         occurred_at bigint, value double precision, currency text, body jsonb)
+       SELECT x.id, x.event_id, x.name, x.data_set_id, x.occurred_at, x.value, x.currency, x.body, x.created_at
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, event_id text, name text, data_set_id text,
+         occurred_at bigint, value double precision, currency text, body jsonb, created_at bigint)
        ON CONFLICT (id) DO NOTHING RETURNING id
      ), d AS (
        INSERT INTO deliveries (id, signal_id, destination, status, attempts, due_at, lease_token, lease_until,
          idempotency_key, created_at, updated_at)
-       SELECT r.id, s.id, r.destination, r.status, 0, $1, r.lease_token, r.lease_until, s.id, $1, $1
-       FROM s JOIN jsonb_to_recordset($3::jsonb) AS r(id text, signal_id text, destination text, status text,
-         lease_token text, lease_until bigint) ON r.signal_id = s.id
+       SELECT r.id, s.id, r.destination, r.status, 0, r.at, r.lease_token, r.lease_until, s.id, r.at, r.at
+       FROM s JOIN jsonb_to_recordset($2::jsonb) AS r(id text, signal_id text, destination text, status text,
+         lease_token text, lease_until bigint, at bigint) ON r.signal_id = s.id
      )
      SELECT id FROM s`,
     [
-      now,
       json(
-        planned.map(({ signal }) => ({
+        planned.map(({ signal, sink }) => ({
           id: signal.id,
           event_id: signal.eventId,
           name: signal.name,
@@ -256,17 +289,19 @@ async function insertSignals(
           value: signal.value ?? null,
           currency: signal.currency ?? null,
           body: signal,
+          created_at: sink.now,
         })),
       ),
       json(
-        planned.flatMap(({ rows }) =>
+        planned.flatMap(({ rows, sink }) =>
           rows.map(({ delivery, take }) => ({
             id: delivery.id,
             signal_id: delivery.signalId,
             destination: delivery.destination,
             status: delivery.status,
-            lease_token: take ? lease?.token : null,
-            lease_until: take ? lease?.untilDbMs : null,
+            lease_token: take ? sink.lease?.token : null,
+            lease_until: take ? sink.lease?.untilDbMs : null,
+            at: sink.now,
           })),
         ),
       ),
@@ -274,12 +309,13 @@ async function insertSignals(
   )
   const created = new Set(rows.map((r) => r.id))
   const out: number[] = []
-  for (const { index, signal, rows } of planned) {
+  for (const { index, signal, sink, rows } of planned) {
     if (!created.has(signal.id)) continue
     out.push(index)
     for (const { delivery, take } of rows) {
-      if (take && lease) leased.push({ delivery, signal, leaseToken: lease.token, leaseUntil: lease.untilMs })
-      else pending.add(delivery.destination)
+      if (take && sink.lease)
+        sink.leased.push({ delivery, signal, leaseToken: sink.lease.token, leaseUntil: sink.lease.untilMs })
+      else sink.pending.add(delivery.destination)
     }
   }
   return out
@@ -298,6 +334,47 @@ export async function notifyWake(
 
 type EventRow = { id: string }
 
+/** Requests whose items read no journey and no facts (plain ECAPI events) can be written together, set-wise. */
+export const isSetWise = (req: IngestRequest) => req.items.every((it) => !it.journey && !it.facts?.length)
+
+/** One request being written: its time and lease, and what it produced. */
+interface Writing extends SignalSink {
+  req: IngestRequest
+  outcomes: ItemOutcome[]
+  holdbacks: string[]
+}
+
+const writing = (req: IngestRequest, now: number, clock: DbClock): Writing => ({
+  req,
+  now,
+  lease: storeLease(req.lease, clock),
+  leased: [],
+  pending: new Set(),
+  outcomes: [],
+  holdbacks: [],
+})
+
+/** The stored raw input and the caller's answer, once a request's outcomes are known. */
+function finish(q: Queryable, ws: Writing[], wakeSource: string): Promise<IngestResult[]> {
+  const raws = ws.map(({ req, outcomes }) =>
+    req.result ? { ...req.raw, result: req.result(outcomes) } : req.raw,
+  )
+  const pending = new Set(ws.flatMap((w) => [...w.pending]))
+  return (async () => {
+    // the raw inputs last, with their results: one statement instead of an insert and an update each
+    await insertRaws(q, raws)
+    if (q.wake) for (const d of pending) q.wake.add(d)
+    else await notifyWake(q, wakeSource, pending)
+    // holdbacks: reasons derive held a signal back (repeat caller, spam…), for the metrics, as on SQLite
+    return ws.map((w) => ({
+      outcomes: w.outcomes,
+      leased: w.leased,
+      pendingDestinations: [...w.pending],
+      holdbacks: w.holdbacks,
+    }))
+  })()
+}
+
 export async function ingestOp(
   q: Queryable,
   req: IngestRequest,
@@ -305,77 +382,73 @@ export async function ingestOp(
   wakeSource: string,
   clock: DbClock,
 ): Promise<IngestResult> {
-  const lease = storeLease(req.lease, clock)
-  const leased: LeasedJob[] = []
-  const pending = new Set<string>()
-  const holdbacks: string[] = []
-  // items that read no journey and no facts (plain ECAPI events, the batch case) cannot see each other's
-  // writes, so they are written set-wise; call events go one by one, each seeing what the last one wrote
-  const setWise = req.items.length > 1 && req.items.every((it) => !it.journey && !it.facts?.length)
-  const outcomes = setWise
-    ? await ingestSetWise(q, req, now, lease, leased, pending, holdbacks)
-    : await ingestEach(q, req, now, lease, leased, pending, holdbacks)
-  // the raw input last, with its result: one statement instead of an insert and an update
-  await insertRaw(q, req.result ? { ...req.raw, result: req.result(outcomes) } : req.raw)
-  if (q.wake) for (const d of pending) q.wake.add(d)
-  else await notifyWake(q, wakeSource, pending)
-  // holdbacks: reasons derive held a signal back (repeat caller, spam…), for the metrics, as on SQLite
-  return { outcomes, leased, pendingDestinations: [...pending], holdbacks }
+  const w = writing(req, now, clock)
+  // items that read no journey and no facts cannot see each other's writes, so they are written set-wise;
+  // call events go one by one, each seeing what the last one wrote
+  if (isSetWise(req)) await ingestSetWise(q, [w])
+  else await ingestEach(q, w)
+  return (await finish(q, [w], wakeSource))[0]
 }
 
-const eventRow = (item: IngestItem, id: string) => ({
-  id,
+/**
+ * Several set-wise requests (`isSetWise`) of one group commit written as one: the same few statements for
+ * the whole batch of single-event webhooks as for one request. Earlier requests win a contested key, as they
+ * would one after the other.
+ */
+export async function ingestMany(
+  q: Queryable,
+  batch: Array<{ req: IngestRequest; now: number }>,
+  wakeSource: string,
+  clock: DbClock,
+): Promise<IngestResult[]> {
+  const ws = batch.map(({ req, now }) => writing(req, now, clock))
+  await ingestSetWise(q, ws)
+  return finish(q, ws, wakeSource)
+}
+
+const eventRow = (w: Writing, item: IngestItem) => ({
+  id: newId('evt', w.now),
+  raw_id: w.req.raw.id,
   dedup_key: item.dedupKey ?? null,
   data_set_id: item.event.data_set_id,
   event_type: item.event.event_type,
   occurred_at: item.event.timestamp,
   call_id: item.event.ext?.call?.call_id ?? null,
   body: item.event,
+  created_at: w.now,
 })
 
 type EventRowOut = ReturnType<typeof eventRow>
 
 /** Accepted rows (their key, if any, unseen) or duplicate rows (of `duplicate_of`), many in one statement. */
-function insertEvents(
-  q: Queryable,
-  rawId: string,
-  now: number,
-  rows: Array<EventRowOut & { duplicate_of?: string }>,
-) {
+function insertEvents(q: Queryable, rows: Array<EventRowOut & { duplicate_of?: string }>) {
   return q.query<EventRow>(
     `INSERT INTO events (id, raw_id, dedup_key, status, duplicate_of, data_set_id, event_type, occurred_at,
        call_id, body, created_at)
-     SELECT x.id, $1, x.dedup_key, CASE WHEN x.duplicate_of IS NULL THEN 'accepted' ELSE 'duplicate' END,
-       x.duplicate_of, x.data_set_id, x.event_type, x.occurred_at, x.call_id, x.body, $2
-     FROM jsonb_to_recordset($3::jsonb) AS x(id text, dedup_key text, duplicate_of text, data_set_id text,
-       event_type text, occurred_at bigint, call_id text, body jsonb)
+     SELECT x.id, x.raw_id, x.dedup_key, CASE WHEN x.duplicate_of IS NULL THEN 'accepted' ELSE 'duplicate' END,
+       x.duplicate_of, x.data_set_id, x.event_type, x.occurred_at, x.call_id, x.body, x.created_at
+     FROM jsonb_to_recordset($1::jsonb) AS x(id text, raw_id text, dedup_key text, duplicate_of text,
+       data_set_id text, event_type text, occurred_at bigint, call_id text, body jsonb, created_at bigint)
      ON CONFLICT (dedup_key) DO NOTHING RETURNING id`,
-    [rawId, now, json(rows)],
+    [json(rows)],
   )
 }
 
 /**
- * A constant number of round trips per request, whatever its size: every event in one INSERT (a key already
+ * A constant number of round trips whatever the number of events: every event in one INSERT (a key already
  * taken, here or by an earlier item, makes the item a duplicate of the winner), one read of the winners,
  * the duplicates in one INSERT, then every signal and delivery in one more (`insertSignals`).
  */
-async function ingestSetWise(
-  q: Queryable,
-  req: IngestRequest,
-  now: number,
-  lease: StoreLease | undefined,
-  leased: LeasedJob[],
-  pending: Set<string>,
-  holdbacks: string[],
-): Promise<ItemOutcome[]> {
-  const rows = req.items.map((item) => eventRow(item, newId('evt', now)))
-  // only the first item with a key competes for it; later ones in this request are its duplicates
+async function ingestSetWise(q: Queryable, ws: Writing[]): Promise<void> {
+  const items = ws.flatMap((w) => w.req.items.map((item) => ({ w, item, row: eventRow(w, item) })))
+  const rows = items.map((it) => it.row)
+  // only the first item with a key competes for it; later ones are its duplicates
   const firstWithKey = new Map<string, number>()
   rows.forEach((r, i) => {
     if (r.dedup_key !== null && !firstWithKey.has(r.dedup_key)) firstWithKey.set(r.dedup_key, i)
   })
   const competing = rows.filter((r, i) => r.dedup_key === null || firstWithKey.get(r.dedup_key) === i)
-  const accepted = new Set((await insertEvents(q, req.raw.id, now, competing)).map((r) => r.id))
+  const accepted = new Set((await insertEvents(q, competing)).map((r) => r.id))
   const lost = rows.filter((r) => !accepted.has(r.id))
   const winners = new Map<string, string>()
   if (lost.length) {
@@ -391,50 +464,39 @@ async function ingestSetWise(
       if (!winner) throw Object.assign(new Error('dedup winner not visible'), { code: '40001' })
       return { ...r, dedup_key: null, duplicate_of: winner }
     })
-    await insertEvents(q, req.raw.id, now, dups)
+    await insertEvents(q, dups)
   }
-  const outcomes: ItemOutcome[] = []
-  const drafts: Derived['signals'] = []
-  const owner: number[] = []
-  for (const [i, item] of req.items.entries()) {
-    const r = rows[i]
-    if (!accepted.has(r.id)) {
-      outcomes.push({
+  const drafts: Array<{ draft: Derived['signals'][number]; sink: SignalSink }> = []
+  const owner: ItemOutcome[] = []
+  for (const { w, item, row } of items) {
+    if (!accepted.has(row.id)) {
+      w.outcomes.push({
         status: 'duplicate',
-        eventId: r.id,
-        duplicateOf: winners.get(String(r.dedup_key)),
+        eventId: row.id,
+        duplicateOf: winners.get(String(row.dedup_key)),
         signals: [],
       })
       continue
     }
-    const derived = item.derive({ eventId: r.id, rawId: req.raw.id, facts: {}, now })
-    holdbacks.push(...(derived.holdbacks ?? []))
-    await applyState(q, derived, now)
-    for (const d of derived.signals) {
-      drafts.push(d)
-      owner.push(i)
+    const derived = item.derive({ eventId: row.id, rawId: w.req.raw.id, facts: {}, now: w.now })
+    w.holdbacks.push(...(derived.holdbacks ?? []))
+    await applyState(q, derived, w.now)
+    const outcome: ItemOutcome = { status: 'accepted', eventId: row.id, signals: [] }
+    w.outcomes.push(outcome)
+    for (const draft of derived.signals) {
+      drafts.push({ draft, sink: w })
+      owner.push(outcome)
     }
-    outcomes.push({ status: 'accepted', eventId: r.id, signals: [] })
   }
-  for (const k of await insertSignals(q, drafts, now, lease, leased, pending))
-    outcomes[owner[k]].signals.push({ id: drafts[k].signal.id, name: drafts[k].signal.name })
-  return outcomes
+  for (const k of await insertSignals(q, drafts))
+    owner[k].signals.push({ id: drafts[k].draft.signal.id, name: drafts[k].draft.signal.name })
 }
 
 /** One item after another: each derive sees the journey and facts the previous items wrote. */
-async function ingestEach(
-  q: Queryable,
-  req: IngestRequest,
-  now: number,
-  lease: StoreLease | undefined,
-  leased: LeasedJob[],
-  pending: Set<string>,
-  holdbacks: string[],
-): Promise<ItemOutcome[]> {
-  const outcomes: ItemOutcome[] = []
-  for (const item of req.items) {
-    const row = eventRow(item, newId('evt', now))
-    const [inserted] = await insertEvents(q, req.raw.id, now, [row])
+async function ingestEach(q: Queryable, w: Writing): Promise<void> {
+  for (const item of w.req.items) {
+    const row = eventRow(w, item)
+    const [inserted] = await insertEvents(q, [row])
     if (!inserted) {
       // the key's winner committed before our insert returned (or sits earlier in this transaction)
       const [winner] = await q.query<EventRow>(
@@ -444,21 +506,20 @@ async function ingestEach(
       // cannot happen under READ COMMITTED (the conflicting row committed before our INSERT returned); if it
       // ever does, a serialization failure makes group commit re-run this request
       if (!winner) throw Object.assign(new Error('dedup winner not visible'), { code: '40001' })
-      await insertEvents(q, req.raw.id, now, [{ ...row, dedup_key: null, duplicate_of: winner.id }])
-      outcomes.push({ status: 'duplicate', eventId: row.id, duplicateOf: winner.id, signals: [] })
+      await insertEvents(q, [{ ...row, dedup_key: null, duplicate_of: winner.id }])
+      w.outcomes.push({ status: 'duplicate', eventId: row.id, duplicateOf: winner.id, signals: [] })
       continue
     }
     const ctx: DeriveContext = {
       eventId: row.id,
-      rawId: req.raw.id,
+      rawId: w.req.raw.id,
       journey: await lockJourney(q, item.journey),
-      facts: await loadFacts(q, item.facts, now),
-      now,
+      facts: await loadFacts(q, item.facts, w.now),
+      now: w.now,
     }
     const derived = item.derive(ctx)
-    holdbacks.push(...(derived.holdbacks ?? []))
-    const signals = await applyDerived(q, derived, now, lease, leased, pending)
-    outcomes.push({ status: 'accepted', eventId: row.id, signals })
+    w.holdbacks.push(...(derived.holdbacks ?? []))
+    const signals = await applyDerived(q, derived, w.now, w.lease, w.leased, w.pending)
+    w.outcomes.push({ status: 'accepted', eventId: row.id, signals })
   }
-  return outcomes
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { classify, isConnectionError } from './errors.ts'
 
-export type Param = string | number | boolean | null | string[]
+export type Param = string | number | boolean | null | Array<string | null>
 
 export interface Queryable {
   query<R extends object>(sql: string, params?: Param[]): Promise<R[]>
@@ -80,7 +80,9 @@ export function json(v: unknown): string {
 }
 
 function clean(params: Param[] | undefined): Param[] | undefined {
-  return params?.map((p) => (typeof p === 'string' ? param(p) : Array.isArray(p) ? p.map(param) : p))
+  return params?.map((p) =>
+    typeof p === 'string' ? param(p) : Array.isArray(p) ? p.map((x) => (x === null ? x : param(x))) : p,
+  )
 }
 
 const names = new Map<string, string>()
