@@ -134,17 +134,19 @@ export function createEngine(opts: EngineOptions) {
       const t = now()
       const verdict = admits(lane.health, t, opts.breaker)
       if (verdict === 'wait') return wakeLater(lane, resumesAt(lane.health, t))
+      // a half-open breaker sends one probe at a time
+      if (verdict === 'probe' && lane.inFlight > 0) return
       if (!takeToken(lane)) return
-      if (verdict === 'probe') {
-        if (lane.inFlight > 0) return
-        lane.health = onProbe(lane.health)
-      }
+      if (verdict === 'probe') lane.health = onProbe(lane.health)
       const size = verdict === 'probe' ? 1 : lane.d.batchSize
       const batch = lane.queue.splice(0, size)
       for (const job of batch) lane.queued.delete(job.delivery.id)
       lane.inFlight++
       const p = renewed(lane, batch)
         .then((jobs) => (jobs.length ? send(lane, jobs) : undefined))
+        // send handles every expected failure; anything else must not become an unhandled rejection (the
+        // jobs' leases run out and the sweep sends them again)
+        .catch((err) => opts.log.warn({ destination: lane.d.name, err: String(err) }, 'send failed'))
         .finally(() => {
           lane.inFlight--
           inFlight.delete(p)
