@@ -355,24 +355,22 @@ const writing = (req: IngestRequest, now: number, clock: DbClock): Writing => ({
 })
 
 /** The stored raw input and the caller's answer, once a request's outcomes are known. */
-function finish(q: Queryable, ws: Writing[], wakeSource: string): Promise<IngestResult[]> {
-  const raws = ws.map(({ req, outcomes }) =>
-    req.result ? { ...req.raw, result: req.result(outcomes) } : req.raw,
+async function finish(q: Queryable, ws: Writing[], wakeSource: string): Promise<IngestResult[]> {
+  // the raw inputs last, with their results: one statement instead of an insert and an update each
+  await insertRaws(
+    q,
+    ws.map(({ req, outcomes }) => (req.result ? { ...req.raw, result: req.result(outcomes) } : req.raw)),
   )
   const pending = new Set(ws.flatMap((w) => [...w.pending]))
-  return (async () => {
-    // the raw inputs last, with their results: one statement instead of an insert and an update each
-    await insertRaws(q, raws)
-    if (q.wake) for (const d of pending) q.wake.add(d)
-    else await notifyWake(q, wakeSource, pending)
-    // holdbacks: reasons derive held a signal back (repeat caller, spam…), for the metrics, as on SQLite
-    return ws.map((w) => ({
-      outcomes: w.outcomes,
-      leased: w.leased,
-      pendingDestinations: [...w.pending],
-      holdbacks: w.holdbacks,
-    }))
-  })()
+  if (q.wake) for (const d of pending) q.wake.add(d)
+  else await notifyWake(q, wakeSource, pending)
+  // holdbacks: reasons derive held a signal back (repeat caller, spam…), for the metrics, as on SQLite
+  return ws.map((w) => ({
+    outcomes: w.outcomes,
+    leased: w.leased,
+    pendingDestinations: [...w.pending],
+    holdbacks: w.holdbacks,
+  }))
 }
 
 export async function ingestOp(
