@@ -19,7 +19,7 @@ export const logDestination: DestinationDefinition<typeof LogConfig> = {
       async send(jobs, ctx) {
         return jobs.map((job) => {
           const body = JSON.stringify(publicSignal(job.signal, config.include_pii === true))
-          ctx.log.info({ destination: name, signal: job.signal.name, id: job.signal.id }, 'log destination')
+          ctx.log.info({ signal: job.signal.name, id: job.signal.id }, 'log destination')
           return {
             kind: 'delivered' as const,
             code: 'LOGGED',
