@@ -220,13 +220,13 @@ export function createEngine(opts: EngineOptions) {
    */
   async function renewed(lane: Lane, batch: LeasedJob[]): Promise<LeasedJob[]> {
     const t = now()
-    const stale = batch.filter((j) => j.leaseUntil - t < lane.d.timeoutMs + LEASE_MARGIN_MS)
-    if (stale.length === 0) return batch
+    const stale = new Set(batch.filter((j) => j.leaseUntil - t < lane.d.timeoutMs + LEASE_MARGIN_MS))
+    if (stale.size === 0) return batch
     const until = t + opts.leaseMs
     const kept = new Set(
       await opts.store
         .renewLeases(
-          stale.map((j) => ({ deliveryId: j.delivery.id, token: j.leaseToken })),
+          [...stale].map((j) => ({ deliveryId: j.delivery.id, token: j.leaseToken })),
           until,
           t,
         )
@@ -236,9 +236,9 @@ export function createEngine(opts: EngineOptions) {
         }),
     )
     opts.metrics.leaseRenewals.inc({ destination: lane.d.name, result: 'renewed' }, kept.size)
-    opts.metrics.leaseRenewals.inc({ destination: lane.d.name, result: 'lost' }, stale.length - kept.size)
+    opts.metrics.leaseRenewals.inc({ destination: lane.d.name, result: 'lost' }, stale.size - kept.size)
     return batch.filter((j) => {
-      if (!stale.includes(j)) return true
+      if (!stale.has(j)) return true
       if (!kept.has(j.delivery.id)) return false
       j.leaseUntil = until
       return true

@@ -160,8 +160,9 @@ export async function recordAttempts(pool: pg.Pool, records: AttemptRecord[], no
 }
 
 /**
- * Extends our own in-flight leases (`untilMs` in server time). Under READ COMMITTED a concurrent claim that locked a row first has
- * changed its token (we renew nothing); one that locks it after us re-checks `lease_until` and skips it.
+ * Extends our own in-flight leases (`untilMs` in server time). Under READ COMMITTED a concurrent claim that
+ * locked a row first has changed its token (we renew nothing); one that locks it after us re-checks
+ * `lease_until` and skips it.
  */
 export async function renewLeases(
   pool: pg.Pool,

@@ -193,6 +193,15 @@ export function createGroupCommit(
     settleIdle()
   }
 
+  /** Queues an operation on its lane: by affinity (a journey key), else round-robin. */
+  function submit<T>(work: Pick<Pending, 'op' | 'merge'>, affinity?: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      open++
+      const l = (affinity === undefined ? rr++ : hash(affinity)) % lane.length
+      enqueue({ ...work, resolve: resolve as (v: unknown) => void, reject, tries: 0, lane: l })
+    })
+  }
+
   function enqueue(p: Pending) {
     const l = lane[p.lane]
     l.queue.push(p)
@@ -200,27 +209,12 @@ export function createGroupCommit(
   }
 
   return {
-    run<T>(op: (q: Queryable) => Promise<T>, affinity?: string): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        open++
-        const l = (affinity === undefined ? rr++ : hash(affinity)) % lane.length
-        enqueue({ op, resolve: resolve as (v: unknown) => void, reject, tries: 0, lane: l })
-      })
-    },
-    runMerged<I, T>(merge: Merge<I, T>, input: I, affinity?: string): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        open++
-        const l = (affinity === undefined ? rr++ : hash(affinity)) % lane.length
-        enqueue({
-          op: (q) => merge.one(q, input),
-          merge: { with: merge as Merge<unknown, unknown>, input },
-          resolve: resolve as (v: unknown) => void,
-          reject,
-          tries: 0,
-          lane: l,
-        })
-      })
-    },
+    run: <T>(op: (q: Queryable) => Promise<T>, affinity?: string) => submit<T>({ op }, affinity),
+    runMerged: <I, T>(merge: Merge<I, T>, input: I, affinity?: string) =>
+      submit<T>(
+        { op: (q) => merge.one(q, input), merge: { with: merge as Merge<unknown, unknown>, input } },
+        affinity,
+      ),
     drain() {
       if (open === 0) return Promise.resolve()
       return new Promise<void>((r) => idle.push(r))

@@ -16,7 +16,15 @@ import { createDbClock } from './clock.ts'
 import * as deliveries from './deliveries.ts'
 import { classify } from './errors.ts'
 import { createGroupCommit, type Merge } from './group-commit.ts'
-import { ingestMany, ingestOp, insertRaw, isSetWise, updateFacts, WAKE_CHANNEL } from './ingest.ts'
+import {
+  ingestMany,
+  ingestOp,
+  insertRaw,
+  isSetWise,
+  updateFacts,
+  WAKE_CHANNEL,
+  wakePayload,
+} from './ingest.ts'
 import { runMigrations } from './migrations.ts'
 import { createPool, type PoolOptions, query, tx, withClient } from './pool.ts'
 import * as privacy from './privacy.ts'
@@ -59,8 +67,7 @@ export async function openPostgresStore(
   const writer = createGroupCommit(
     pool,
     Math.max(1, Math.floor(poolSize / 2)),
-    (d, literal) =>
-      `SELECT pg_notify(${literal(WAKE_CHANNEL)}, ${literal(JSON.stringify({ src: self, d }))})`,
+    (d, literal) => `SELECT pg_notify(${literal(WAKE_CHANNEL)}, ${literal(wakePayload(self, d))})`,
   )
   const affinity = (req: IngestRequest) => {
     for (const it of req.items) {

@@ -329,8 +329,12 @@ export async function notifyWake(
 ): Promise<void> {
   const list = [...destinations]
   if (list.length === 0) return
-  await q.query('SELECT pg_notify($1, $2)', [WAKE_CHANNEL, JSON.stringify({ src: source, d: list })])
+  await q.query('SELECT pg_notify($1, $2)', [WAKE_CHANNEL, wakePayload(source, list)])
 }
+
+/** What a wake-up says: who sent it (so a node skips its own) and which destinations got work. */
+export const wakePayload = (source: string, destinations: string[]) =>
+  JSON.stringify({ src: source, d: destinations })
 
 type EventRow = { id: string }
 
@@ -433,14 +437,16 @@ function insertEvents(q: Queryable, rows: Array<EventRowOut & { duplicate_of?: s
 }
 
 /**
- * A constant number of round trips whatever the number of events: every event in one INSERT (a key already
- * taken, here or by an earlier item, makes the item a duplicate of the winner), one read of the winners,
- * the duplicates in one INSERT, then every signal and delivery in one more (`insertSignals`).
+ * Events with dedup in a constant number of round trips, however many: every event in one INSERT (a key
+ * already taken, here or by an earlier row, makes the row a duplicate of the winner), and only if some key
+ * was taken, one read of the winners and the duplicates in one INSERT. A concurrent insert of the same key
+ * on another node makes ours wait for its commit, so the winner is then visible.
  */
-async function ingestSetWise(q: Queryable, ws: Writing[]): Promise<void> {
-  const items = ws.flatMap((w) => w.req.items.map((item) => ({ w, item, row: eventRow(w, item) })))
-  const rows = items.map((it) => it.row)
-  // only the first item with a key competes for it; later ones are its duplicates
+async function recordEvents(
+  q: Queryable,
+  rows: EventRowOut[],
+): Promise<{ accepted: Set<string>; winners: Map<string, string> }> {
+  // only the first row with a key competes for it; later ones are its duplicates
   const firstWithKey = new Map<string, number>()
   rows.forEach((r, i) => {
     if (r.dedup_key !== null && !firstWithKey.has(r.dedup_key)) firstWithKey.set(r.dedup_key, i)
@@ -449,31 +455,46 @@ async function ingestSetWise(q: Queryable, ws: Writing[]): Promise<void> {
   const accepted = new Set((await insertEvents(q, competing)).map((r) => r.id))
   const lost = rows.filter((r) => !accepted.has(r.id))
   const winners = new Map<string, string>()
-  if (lost.length) {
-    const keys = [...new Set(lost.map((r) => String(r.dedup_key)))]
-    for (const w of await q.query<{ id: string; dedup_key: string }>(
-      "SELECT id, dedup_key FROM events WHERE dedup_key = ANY($1::text[]) AND status = 'accepted'",
-      [keys],
-    ))
-      winners.set(w.dedup_key, w.id)
-    const dups = lost.map((r) => {
-      const winner = r.dedup_key === null ? undefined : winners.get(r.dedup_key)
-      // as in ingestEach: under READ COMMITTED the winner is visible; if not, group commit re-runs the request
-      if (!winner) throw Object.assign(new Error('dedup winner not visible'), { code: '40001' })
-      return { ...r, dedup_key: null, duplicate_of: winner }
-    })
-    await insertEvents(q, dups)
-  }
+  if (lost.length === 0) return { accepted, winners }
+  const keys = [...new Set(lost.map((r) => String(r.dedup_key)))]
+  for (const w of await q.query<{ id: string; dedup_key: string }>(
+    "SELECT id, dedup_key FROM events WHERE dedup_key = ANY($1::text[]) AND status = 'accepted'",
+    [keys],
+  ))
+    winners.set(w.dedup_key, w.id)
+  const dups = lost.map((r) => {
+    const winner = r.dedup_key === null ? undefined : winners.get(r.dedup_key)
+    // cannot happen under READ COMMITTED (the conflicting row committed before our INSERT returned); if it
+    // ever does, a serialization failure makes group commit re-run the request
+    if (!winner) throw Object.assign(new Error('dedup winner not visible'), { code: '40001' })
+    return { ...r, dedup_key: null, duplicate_of: winner }
+  })
+  await insertEvents(q, dups)
+  return { accepted, winners }
+}
+
+const duplicateOutcome = (row: EventRowOut, winners: Map<string, string>): ItemOutcome => ({
+  status: 'duplicate',
+  eventId: row.id,
+  duplicateOf: winners.get(String(row.dedup_key)),
+  signals: [],
+})
+
+/**
+ * Every event through `recordEvents`, then each accepted one derived, then every signal and delivery in one
+ * more statement (`insertSignals`): a constant number of round trips whatever the number of events.
+ */
+async function ingestSetWise(q: Queryable, ws: Writing[]): Promise<void> {
+  const items = ws.flatMap((w) => w.req.items.map((item) => ({ w, item, row: eventRow(w, item) })))
+  const { accepted, winners } = await recordEvents(
+    q,
+    items.map((it) => it.row),
+  )
   const drafts: Array<{ draft: Derived['signals'][number]; sink: SignalSink }> = []
   const owner: ItemOutcome[] = []
   for (const { w, item, row } of items) {
     if (!accepted.has(row.id)) {
-      w.outcomes.push({
-        status: 'duplicate',
-        eventId: row.id,
-        duplicateOf: winners.get(String(row.dedup_key)),
-        signals: [],
-      })
+      w.outcomes.push(duplicateOutcome(row, winners))
       continue
     }
     const derived = item.derive({ eventId: row.id, rawId: w.req.raw.id, facts: {}, now: w.now })
@@ -494,18 +515,9 @@ async function ingestSetWise(q: Queryable, ws: Writing[]): Promise<void> {
 async function ingestEach(q: Queryable, w: Writing): Promise<void> {
   for (const item of w.req.items) {
     const row = eventRow(w, item)
-    const [inserted] = await insertEvents(q, [row])
-    if (!inserted) {
-      // the key's winner committed before our insert returned (or sits earlier in this transaction)
-      const [winner] = await q.query<EventRow>(
-        "SELECT id FROM events WHERE dedup_key = $1 AND status = 'accepted'",
-        [row.dedup_key],
-      )
-      // cannot happen under READ COMMITTED (the conflicting row committed before our INSERT returned); if it
-      // ever does, a serialization failure makes group commit re-run this request
-      if (!winner) throw Object.assign(new Error('dedup winner not visible'), { code: '40001' })
-      await insertEvents(q, [{ ...row, dedup_key: null, duplicate_of: winner.id }])
-      w.outcomes.push({ status: 'duplicate', eventId: row.id, duplicateOf: winner.id, signals: [] })
+    const { accepted, winners } = await recordEvents(q, [row])
+    if (!accepted.has(row.id)) {
+      w.outcomes.push(duplicateOutcome(row, winners))
       continue
     }
     const ctx: DeriveContext = {
