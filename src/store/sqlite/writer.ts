@@ -9,7 +9,8 @@
  * So in durable mode SQLite itself does not sync (`synchronous = OFF`); after COMMIT the writer fdatasyncs the
  * WAL file on libuv's thread pool and settles every batch committed before that sync began. Transactions keep
  * committing while a sync is in flight; one sync then acknowledges all of them. Checkpoints, which must make
- * the main file durable before the WAL is reused, run with `synchronous = FULL` (see `checkpoint`).
+ * the main file durable before the WAL is reused, run on their own connection with `synchronous = FULL`,
+ * on a worker thread (checkpointer.ts), or here when no worker could start.
  *
  * Nothing else runs while a transaction is open, so readers never see a half-written request and the one
  * connection needs no lock of its own.
@@ -42,6 +43,10 @@ export interface WriterOptions {
   walPath?: string
   /** Operations after which a checkpoint runs (each writes a page or a few; SQLite checkpoints every 1,000 pages). */
   checkpointEvery?: number
+  /** Runs a checkpoint elsewhere (checkpointer.ts); when it fails, checkpoints run on this connection. */
+  checkpoint?: () => Promise<number>
+  /** WAL length in frames past which the writer copies the last frames itself, so the WAL can restart. */
+  catchUpFrames?: number
 }
 
 export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer {
@@ -88,7 +93,12 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     })
   }
 
-  function checkpoint() {
+  let offThread = opts.checkpoint
+  // 16,384 frames of 4 KiB: a 64 MiB WAL, where a catch-up every checkpoint cost 10 % more time per event
+  const catchUpFrames = opts.catchUpFrames ?? 16_384
+  let checkpointing = false
+
+  function checkpointHere() {
     // the main file must be durable before the WAL it came from is reused
     db.exec('PRAGMA synchronous = FULL')
     try {
@@ -96,8 +106,39 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     } finally {
       db.exec('PRAGMA synchronous = OFF')
     }
-    opsSinceCheckpoint = 0
   }
+
+  function checkpoint() {
+    opsSinceCheckpoint = 0
+    if (!offThread) return checkpointHere()
+    if (checkpointing) return
+    checkpointing = true
+    offThread()
+      .then(
+        (frames) => {
+          // The WAL restarts from its beginning only once every frame in it is copied, which a checkpoint
+          // running beside the writer never sees: it grew to 1.5 GB in 120,000 events. Past a bound, the
+          // frames written meanwhile (a few pages) are copied here, and the WAL can restart.
+          if (frames >= catchUpFrames) checkpointHere()
+        },
+        () => {
+          offThread = undefined
+          checkpointHere()
+        },
+      )
+      // a failed checkpoint leaves a longer WAL, which the next one copies
+      .catch(() => undefined)
+      .finally(() => {
+        checkpointing = false
+      })
+  }
+
+  // transaction control is prepared once: db.exec parsed it again for every operation
+  const begin = db.prepare('BEGIN IMMEDIATE')
+  const commit = db.prepare('COMMIT')
+  const savepoint = db.prepare('SAVEPOINT op')
+  const release = db.prepare('RELEASE op')
+  const rollbackTo = db.prepare('ROLLBACK TO op')
 
   function flush() {
     scheduled = false
@@ -106,25 +147,25 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     if (batch.length === 0) return
     const results: Settled[] = []
     try {
-      db.exec('BEGIN IMMEDIATE')
+      begin.run()
       for (const p of batch) {
         // one operation needs no savepoint: a failure rolls back the whole (one-operation) transaction
         if (batch.length === 1) {
           results.push({ pending: p, ok: true, value: p.op() })
           continue
         }
-        db.exec('SAVEPOINT op')
+        savepoint.run()
         try {
           const value = p.op()
-          db.exec('RELEASE op')
+          release.run()
           results.push({ pending: p, ok: true, value })
         } catch (err) {
-          db.exec('ROLLBACK TO op')
-          db.exec('RELEASE op')
+          rollbackTo.run()
+          release.run()
           results.push({ pending: p, ok: false, value: err })
         }
       }
-      db.exec('COMMIT')
+      commit.run()
     } catch (err) {
       // the commit (or the lone operation) failed: nothing in this batch is stored
       if (db.isTransaction) db.exec('ROLLBACK')
