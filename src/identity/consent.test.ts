@@ -15,6 +15,7 @@ import {
   consentByAudience,
   decideConsent,
   explainConsent,
+  signalConsent,
 } from './consent.ts'
 
 function gpp(sections: Record<string, Record<string, unknown>>): string {
@@ -407,6 +408,17 @@ describe('invariants', () => {
   test('every decision explains itself', () => {
     for (const c of CASES)
       assert.ok(explainConsent(event(c), c.policy ?? 'granted').reasons.length > 0, c.name)
+  })
+
+  test('signalConsent decides each audience once and agrees with decideConsent and consentByAudience', () => {
+    for (const c of CASES) {
+      if (c.options) continue // a signal is decided under the configured policy alone
+      const e = event(c)
+      const policy = c.policy ?? 'granted'
+      const { consent, consentFor } = signalConsent(e, policy)
+      assert.deepEqual(consent, decideConsent(e, policy), c.name)
+      assert.deepEqual(consentFor, consentByAudience(e, policy), c.name)
+    }
   })
 
   test('decideConsent returns exactly the ConsentDecision fields (signals are stored as they are)', () => {

@@ -116,6 +116,23 @@ export function consentByAudience(
   }
 }
 
+/**
+ * What a signal carries: the decision per audience, and the strictest of them as its `consent`, each
+ * audience decided once (deciding `consent` on its own decided all three again: 2 % of ingest CPU).
+ *
+ * @example const { consent, consentFor } = signalConsent(event, 'granted')
+ */
+export function signalConsent(
+  e: EcapiEvent,
+  policy: ConsentPolicy,
+): { consent: ConsentDecision; consentFor: Record<ConsentAudience, ConsentExplanation> } {
+  const consentFor = consentByAudience(e, policy)
+  const { pii, adUserData, adPersonalization, ldu, mmtOnly } = strictest(
+    CONSENT_AUDIENCES.map((a) => consentFor[a]),
+  )
+  return { consent: { pii, adUserData, adPersonalization, ldu, mmtOnly }, consentFor }
+}
+
 type Vote = TcfVote
 type Field = 'adUserData' | 'adPersonalization'
 

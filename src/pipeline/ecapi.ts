@@ -2,7 +2,7 @@
  * The ECAPI ingest stage: an accepted event → one signal named after its event_type (call rules add more
  * in `rules/`), routed to its destinations. Pure: the store runs `derive` inside its transaction.
  */
-import { consentByAudience, decideConsent } from '../identity/consent.ts'
+import { signalConsent } from '../identity/consent.ts'
 import type { EcapiEvent } from '../model/ecapi.ts'
 import type { IngestItem } from '../store/types.ts'
 import { leadKey, leadPhone, type VisitorFacts, visitorKey } from './attribution/index.ts'
@@ -45,8 +45,7 @@ export function ecapiItem(event: EcapiEvent, cfg: PipelineConfig): IngestItem {
         name: ecapiSignalName(event),
         eventId,
         event,
-        consent: decideConsent(event, cfg.consentDefault),
-        consentFor: consentByAudience(event, cfg.consentDefault),
+        ...signalConsent(event, cfg.consentDefault),
         causes: [rawId],
         now,
       })

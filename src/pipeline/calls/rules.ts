@@ -15,7 +15,7 @@
  *   const out = reconcile(journey, ev, { rules, pipeline, eventId, rawId, now })
  *   out.signals // [{ signal: { name: 'call_connected', … }, destinations: ['meta'] }]
  */
-import { consentByAudience, decideConsent } from '../../identity/consent.ts'
+import { signalConsent } from '../../identity/consent.ts'
 import { identityKey } from '../../identity/hash.ts'
 import type { CallExtension } from '../../model/call.ts'
 import type { EcapiEvent, EventType } from '../../model/ecapi.ts'
@@ -444,8 +444,7 @@ export function reconcile(j: CallJourney, ev: Evaluation, ctx: ReconcileContext)
   const { rules, pipeline } = ctx
   const nowS = Math.floor(ctx.now / 1000)
   const snapshot = snapshotEvent(j, ev, ctx.event, nowS)
-  const consent = decideConsent(snapshot, pipeline.consentDefault)
-  const consentFor = consentByAudience(snapshot, pipeline.consentDefault)
+  const { consent, consentFor } = signalConsent(snapshot, pipeline.consentDefault)
   const spam = ev.holdbacks.some((h) => h.startsWith('spam:'))
   const out: Reconciled = { signals: [], timers: [], cancelTimers: [], holdbacks: [] }
   const withheldNow = new Set<string>()
