@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { after, describe, test } from 'node:test'
 import { startCheckpointer } from './checkpointer.ts'
-import { createWriter, type WriterOptions } from './writer.ts'
+import { createWriter } from './writer.ts'
 
 const dirs: string[] = []
 after(() => {
@@ -87,34 +87,56 @@ describe('writer', () => {
     reopened.close()
   })
 
-  /**
-   * A checkpoint beside a busy writer never finds every frame copied, so without the writer's catch-up the
-   * WAL never restarts. The same load runs with and without it, so the bound is known to matter.
-   */
   test('the WAL stays bounded while checkpoints run beside the writer', async () => {
-    async function walAfterLoad(catchUpFrames: number) {
-      const { db, path } = durableFile()
-      const checkpointer = startCheckpointer(path)
-      const opts: WriterOptions = {
-        walPath: `${path}-wal`,
-        checkpointEvery: 200,
-        checkpoint: checkpointer.run,
-        catchUpFrames,
-      }
-      const writer = createWriter(db, opts)
-      await write(writer.run, db, 6000)
-      await writer.drain()
-      const bytes = walBytes(path)
-      assert.equal(count(db), 6000)
-      await checkpointer.close()
-      db.close()
-      return bytes
-    }
-    const bounded = await walAfterLoad(500)
-    const unbounded = await walAfterLoad(Number.POSITIVE_INFINITY)
-    // 6,000 rows of 1.5 KB are ~2,000 frames (8 MB); a restarting WAL holds a few checkpoints' worth
-    assert.ok(bounded < 4_000_000, `bounded WAL is ${bounded} bytes`)
-    assert.ok(unbounded > bounded, `WAL without catch-up ${unbounded} vs ${bounded} bytes`)
+    const { db, path } = durableFile()
+    const checkpointer = startCheckpointer(path)
+    const writer = createWriter(db, {
+      walPath: `${path}-wal`,
+      checkpointEvery: 200,
+      checkpoint: checkpointer.run,
+      catchUpFrames: 500,
+    })
+    await write(writer.run, db, 20_000)
+    await writer.drain()
+    assert.equal(count(db), 20_000)
+    // 20,000 rows of 1.5 KB fill ~45 MB of WAL; a restarting one holds a few checkpoints' worth (~6 MB)
+    const bytes = walBytes(path)
+    assert.ok(bytes < 15_000_000, `WAL is ${bytes} bytes`)
+    await checkpointer.close()
+    db.close()
+  })
+
+  /**
+   * A checkpoint beside a busy writer never finds every frame copied, so the WAL would never restart. Past
+   * the bound, writes wait for a second checkpoint, which then copies everything.
+   */
+  test('past the bound, writes wait while the worker copies the last frames', async () => {
+    const { db, path } = durableFile()
+    const answers: Array<(frames: number) => void> = []
+    const writer = createWriter(db, {
+      walPath: `${path}-wal`,
+      checkpointEvery: 10,
+      catchUpFrames: 100,
+      checkpoint: () => new Promise<number>((resolve) => answers.push(resolve)),
+    })
+    await write(writer.run, db, 10)
+    assert.equal(answers.length, 1, 'a checkpoint after 10 operations')
+    answers[0](1000)
+    await new Promise((r) => setImmediate(r))
+    assert.equal(answers.length, 2, 'a WAL past the bound asks for a catch-up')
+    let written = false
+    const held = writer
+      .run(() => db.prepare("INSERT INTO rows (body) VALUES ('held')").run())
+      .then(() => {
+        written = true
+      })
+    await new Promise((r) => setTimeout(r, 30))
+    assert.equal(written, false, 'writes wait for the catch-up')
+    assert.equal(count(db), 10)
+    answers[1](0)
+    await held
+    assert.equal(count(db), 11)
+    db.close()
   })
 
   test('when the worker cannot checkpoint, the writer checkpoints on its own connection', async () => {

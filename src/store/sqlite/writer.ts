@@ -94,9 +94,11 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
   }
 
   let offThread = opts.checkpoint
-  // 16,384 frames of 4 KiB: a 64 MiB WAL, where a catch-up every checkpoint cost 10 % more time per event
+  // 16,384 frames of 4 KiB: a 64 MiB WAL; past it, writes pause for one catch-up (see `checkpoint`)
   const catchUpFrames = opts.catchUpFrames ?? 16_384
   let checkpointing = false
+  /** While set, queued operations wait: the worker copies the WAL's last frames and it can restart. */
+  let holding = false
 
   function checkpointHere() {
     // the main file must be durable before the WAL it came from is reused
@@ -113,13 +115,24 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     if (!offThread) return checkpointHere()
     if (checkpointing) return
     checkpointing = true
-    offThread()
+    const worker = offThread
+    worker()
       .then(
-        (frames) => {
+        async (frames) => {
           // The WAL restarts from its beginning only once every frame in it is copied, which a checkpoint
-          // running beside the writer never sees: it grew to 1.5 GB in 120,000 events. Past a bound, the
-          // frames written meanwhile (a few pages) are copied here, and the WAL can restart.
-          if (frames >= catchUpFrames) checkpointHere()
+          // running beside the writer never sees: it grew to 1.5 GB in 120,000 events. Past a bound, writes
+          // wait while the worker copies the frames written meanwhile, and the next transaction restarts it.
+          if (frames < catchUpFrames) return
+          holding = true
+          try {
+            await worker()
+          } finally {
+            holding = false
+            if (queue.length > 0 && !scheduled) {
+              scheduled = true
+              setImmediate(flush)
+            }
+          }
         },
         () => {
           offThread = undefined
@@ -142,6 +155,7 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
 
   function flush() {
     scheduled = false
+    if (holding) return
     const batch = queue
     queue = []
     if (batch.length === 0) return
@@ -187,7 +201,7 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
   function run<T>(op: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       queue.push({ op, resolve: resolve as (v: unknown) => void, reject })
-      if (!scheduled) {
+      if (!scheduled && !holding) {
         scheduled = true
         setImmediate(flush)
       }
