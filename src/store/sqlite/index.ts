@@ -34,7 +34,6 @@ import type {
   TimerJob,
   Trace,
 } from '../types.ts'
-import { startCheckpointer } from './checkpointer.ts'
 import { SQLITE_MIGRATIONS } from './migrations.ts'
 import { createWriter } from './writer.ts'
 
@@ -58,14 +57,9 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   // every operation of a group commit runs in its own SAVEPOINT, whose statement journal is otherwise a temp
   // file: its writes were ~25 µs of system time per event (.tmp bench of the ingest statements, 2 vCPUs)
   db.exec('PRAGMA temp_store = MEMORY')
-  // checkpoints run from the writer (on a worker thread, writer.ts), with a sync of the main file, instead of
-  // inside some commit
+  // checkpoints run from the writer, with a sync of the main file, instead of inside some commit
   if (durable) db.exec('PRAGMA wal_autocheckpoint = 0')
-  const checkpointer = durable ? startCheckpointer(path) : undefined
-  const writer = createWriter(
-    db,
-    durable ? { walPath: `${path}-wal`, checkpointEvery: 1000, checkpoint: checkpointer?.run } : {},
-  )
+  const writer = createWriter(db, durable ? { walPath: `${path}-wal`, checkpointEvery: 1000 } : {})
 
   const cache = new Map<string, StatementSync>()
   const stmt = (sql: string) => {
@@ -850,7 +844,6 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     },
     async close() {
       await writer.run(() => undefined)
-      await checkpointer?.close()
       // closing the last connection checkpoints and deletes the WAL: the main file must be synced first
       if (durable) db.exec('PRAGMA synchronous = FULL')
       db.close()

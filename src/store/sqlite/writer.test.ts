@@ -1,14 +1,13 @@
 /**
  * The group-commit writer and its checkpoints, on a real SQLite file in WAL mode with the store's durable
- * settings (SQLite does not sync; the writer fdatasyncs the WAL; checkpoints run on a worker thread).
+ * settings (SQLite does not sync; the writer fdatasyncs the WAL).
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { after, describe, test } from 'node:test'
-import { startCheckpointer } from './checkpointer.ts'
 import { createWriter } from './writer.ts'
 
 const dirs: string[] = []
@@ -29,18 +28,6 @@ function durableFile() {
   return { db, path }
 }
 
-/** `n` single-row writes, 50 per turn of the event loop, as concurrent requests would arrive. */
-async function write(run: (op: () => unknown) => Promise<unknown>, db: DatabaseSync, n: number) {
-  const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
-  const body = 'x'.repeat(1500)
-  for (let i = 0; i < n; i += 50) {
-    const turn = []
-    for (let j = 0; j < 50 && i + j < n; j++) turn.push(run(() => insert.run(body)))
-    await Promise.all(turn)
-  }
-}
-
-const walBytes = (path: string) => statSync(`${path}-wal`).size
 const count = (db: DatabaseSync) =>
   Number((db.prepare('SELECT count(*) AS n FROM rows').get() as { n: number }).n)
 
@@ -70,93 +57,19 @@ describe('writer', () => {
     db.close()
   })
 
-  test('checkpoints on a worker thread copy the WAL into the main file', async () => {
+  test('a checkpoint every so many operations lets the WAL start over', async () => {
     const { db, path } = durableFile()
-    const checkpointer = startCheckpointer(path)
-    const writer = createWriter(db, { walPath: `${path}-wal` })
-    await write(writer.run, db, 500)
-    const frames = await checkpointer.run()
-    assert.ok(frames > 100, `the WAL held ${frames} frames`)
-    // nothing was written since: every frame is in the main file now
-    const after = db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as { log: number; checkpointed: number }
-    assert.equal(after.checkpointed, after.log)
-    await checkpointer.close()
-    db.close()
-    const reopened = new DatabaseSync(path)
-    assert.equal(count(reopened), 500)
-    reopened.close()
-  })
-
-  test('the WAL stays bounded while checkpoints run beside the writer', async () => {
-    const { db, path } = durableFile()
-    const checkpointer = startCheckpointer(path)
-    const writer = createWriter(db, {
-      walPath: `${path}-wal`,
-      checkpointEvery: 200,
-      checkpoint: checkpointer.run,
-      catchUpFrames: 500,
-    })
-    await write(writer.run, db, 20_000)
-    await writer.drain()
-    assert.equal(count(db), 20_000)
-    // 20,000 rows of 1.5 KB fill ~45 MB of WAL; a restarting one holds a few checkpoints' worth (~6 MB)
-    const bytes = walBytes(path)
-    assert.ok(bytes < 15_000_000, `WAL is ${bytes} bytes`)
-    await checkpointer.close()
-    db.close()
-  })
-
-  /**
-   * A checkpoint beside a busy writer never finds every frame copied, so the WAL would never restart. Past
-   * the bound, writes wait for a second checkpoint, which then copies everything.
-   */
-  test('past the bound, writes wait while the worker copies the last frames', async () => {
-    const { db, path } = durableFile()
-    const answers: Array<(frames: number) => void> = []
-    const writer = createWriter(db, {
-      walPath: `${path}-wal`,
-      checkpointEvery: 10,
-      catchUpFrames: 100,
-      checkpoint: () => new Promise<number>((resolve) => answers.push(resolve)),
-    })
-    await write(writer.run, db, 10)
-    assert.equal(answers.length, 1, 'a checkpoint after 10 operations')
-    answers[0](1000)
-    await new Promise((r) => setImmediate(r))
-    assert.equal(answers.length, 2, 'a WAL past the bound asks for a catch-up')
-    let written = false
-    const held = writer
-      .run(() => db.prepare("INSERT INTO rows (body) VALUES ('held')").run())
-      .then(() => {
-        written = true
+    const writer = createWriter(db, { walPath: `${path}-wal`, checkpointEvery: 10 })
+    const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
+    const body = 'x'.repeat(1500)
+    for (let i = 0; i < 40; i++)
+      await writer.run(() => {
+        for (let k = 0; k < 100; k++) insert.run(body)
       })
-    await new Promise((r) => setTimeout(r, 30))
-    assert.equal(written, false, 'writes wait for the catch-up')
-    assert.equal(count(db), 10)
-    answers[1](0)
-    await held
-    assert.equal(count(db), 11)
-    db.close()
-  })
-
-  test('when the worker cannot checkpoint, the writer checkpoints on its own connection', async () => {
-    const { db, path } = durableFile()
-    let asked = 0
-    const writer = createWriter(db, {
-      walPath: `${path}-wal`,
-      checkpointEvery: 100,
-      checkpoint: () => {
-        asked++
-        return Promise.reject(new Error('worker gone'))
-      },
-    })
-    await write(writer.run, db, 1000)
-    await writer.drain()
-    assert.equal(asked, 1, 'a failed worker is not asked again')
     const state = db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as { log: number; checkpointed: number }
-    assert.equal(count(db), 1000)
-    // the in-thread checkpoints kept restarting the WAL: it holds far fewer than 1,000 rows' frames
-    assert.ok(state.log < 300, `WAL holds ${state.log} frames`)
+    assert.equal(count(db), 4000)
+    // the WAL restarted after the third checkpoint: it holds the frames of the last ten operations only
+    assert.ok(state.log < 1000, `WAL holds ${state.log} frames`)
     db.close()
   })
 })

@@ -8,9 +8,13 @@
  * is parsed and no conversion is sent (the benchmark measured the commit at 27–33 % of the server's samples).
  * So in durable mode SQLite itself does not sync (`synchronous = OFF`); after COMMIT the writer fdatasyncs the
  * WAL file on libuv's thread pool and settles every batch committed before that sync began. Transactions keep
- * committing while a sync is in flight; one sync then acknowledges all of them. Checkpoints, which must make
- * the main file durable before the WAL is reused, run on their own connection with `synchronous = FULL`,
- * on a worker thread (checkpointer.ts), or here when no worker could start.
+ * wait while a sync is in flight and then commit together; one sync acknowledges them. Checkpoints, which
+ * must make the main file durable before the WAL is reused, run with `synchronous = FULL` (see `checkpoint`).
+ *
+ * Checkpoints stay on this connection: run on a worker thread with a connection of its own, they took the
+ * event loop's share of checkpointing away (20 % of an in-process profile) but cost more CPU per request in
+ * the server benchmark (0.184 against 0.160 ms) and slowed batch ingest round after round (14,000 → 9,900
+ * events/s), so they were taken out again.
  *
  * Nothing else runs while a transaction is open, so readers never see a half-written request and the one
  * connection needs no lock of its own.
@@ -41,12 +45,13 @@ export interface Writer {
 export interface WriterOptions {
   /** Path of the WAL file to fdatasync after commits; undefined = SQLite syncs itself (or nothing to sync). */
   walPath?: string
-  /** Operations after which a checkpoint runs (each writes a page or a few; SQLite checkpoints every 1,000 pages). */
+  /**
+   * Operations after which a checkpoint runs. Counted in operations, not rows: a batch request of 100 events
+   * is one, so batch ingest checkpoints rarely, and its WAL grows large (hundreds of MB) in between. Counting
+   * its rows instead (a checkpoint every ten requests) slowed batch ingest from 14,100 to 10,100 events/s:
+   * each checkpoint writes the hot index pages to the main file and fsyncs it on the event loop.
+   */
   checkpointEvery?: number
-  /** Runs a checkpoint elsewhere (checkpointer.ts); when it fails, checkpoints run on this connection. */
-  checkpoint?: () => Promise<number>
-  /** WAL length in frames past which the writer copies the last frames itself, so the WAL can restart. */
-  catchUpFrames?: number
 }
 
 export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer {
@@ -59,8 +64,6 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
   let syncing = false
   let awaitingSync: Settled[] = []
   let opsSinceCheckpoint = 0
-  /** While set, queued operations wait: the worker copies the WAL's last frames and it can restart. */
-  let holding = false
 
   function settle(list: Settled[]) {
     for (const s of list) {
@@ -103,17 +106,12 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
    * single-event requests, transactions grew from ~10 to ~16 operations, one per sync.
    */
   function schedule() {
-    if (scheduled || holding || syncing || queue.length === 0) return
+    if (scheduled || syncing || queue.length === 0) return
     scheduled = true
     setImmediate(flush)
   }
 
-  let offThread = opts.checkpoint
-  // 16,384 frames of 4 KiB: a 64 MiB WAL; past it, writes pause for one catch-up (see `checkpoint`)
-  const catchUpFrames = opts.catchUpFrames ?? 16_384
-  let checkpointing = false
-
-  function checkpointHere() {
+  function checkpoint() {
     // the main file must be durable before the WAL it came from is reused
     db.exec('PRAGMA synchronous = FULL')
     try {
@@ -121,39 +119,7 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     } finally {
       db.exec('PRAGMA synchronous = OFF')
     }
-  }
-
-  function checkpoint() {
     opsSinceCheckpoint = 0
-    if (!offThread) return checkpointHere()
-    if (checkpointing) return
-    checkpointing = true
-    const worker = offThread
-    worker()
-      .then(
-        async (frames) => {
-          // The WAL restarts from its beginning only once every frame in it is copied, which a checkpoint
-          // running beside the writer never sees: it grew to 1.5 GB in 120,000 events. Past a bound, writes
-          // wait while the worker copies the frames written meanwhile, and the next transaction restarts it.
-          if (frames < catchUpFrames) return
-          holding = true
-          try {
-            await worker()
-          } finally {
-            holding = false
-            schedule()
-          }
-        },
-        () => {
-          offThread = undefined
-          checkpointHere()
-        },
-      )
-      // a failed checkpoint leaves a longer WAL, which the next one copies
-      .catch(() => undefined)
-      .finally(() => {
-        checkpointing = false
-      })
   }
 
   // transaction control is prepared once: db.exec parsed it again for every operation
@@ -165,7 +131,6 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
 
   function flush() {
     scheduled = false
-    if (holding) return
     const batch = queue
     queue = []
     if (batch.length === 0) return
