@@ -105,13 +105,17 @@ function recorder(name: string, opts: { concurrency?: number; gate?: Promise<voi
   return { d, sent }
 }
 
-function engineFor(d: EngineDestination, token = 'node-a') {
+function engineFor(
+  d: EngineDestination,
+  token = 'node-a',
+  timing: { cooldownMs?: number; sweepIntervalMs?: number } = {},
+) {
   return createEngine({
     store,
     destinations: [d],
-    breaker: { failures: 5, cooldownMs: 1_000 },
+    breaker: { failures: 5, cooldownMs: timing.cooldownMs ?? 1_000 },
     leaseMs: 30_000,
-    sweepIntervalMs: 60_000,
+    sweepIntervalMs: timing.sweepIntervalMs ?? 60_000,
     token,
     metrics: createMetrics(),
     log: quiet,
@@ -184,6 +188,60 @@ describe('delivery engine', () => {
     await engine.stop()
     assert.deepEqual(sent, [old.delivery.id])
     assert.equal(await statusOf(old.delivery.id), 'delivered')
+  })
+
+  /**
+   * Two nodes (two engines on one store) whose breakers opened on the same failing endpoint, each holding
+   * jobs: after the cooldown one probe goes out among them, not one per node. The probe hangs for three
+   * cooldowns, so a node probing on its own would show up; when it succeeds, everything is delivered.
+   */
+  test('a half-open breaker sends one probe across nodes', async () => {
+    let mode: 'fail' | 'hang' | 'ok' = 'fail'
+    let release = () => {}
+    const hung = new Promise<void>((r) => {
+      release = r
+    })
+    const sends: string[] = []
+    const delivered = new Set<string>()
+    const node = (token: string) => {
+      const d: EngineDestination = {
+        ...recorder('probe-shared', { concurrency: 1 }).d,
+        destination: {
+          async send(jobs: DestinationJob[]): Promise<Outcome[]> {
+            sends.push(`${token}:${mode}`)
+            if (mode === 'fail') return jobs.map(() => ({ kind: 'retry', code: 'E_HTTP_503' }))
+            if (mode === 'hang') await hung
+            for (const j of jobs) delivered.add(j.delivery.id)
+            return jobs.map(() => ({ kind: 'delivered' }))
+          },
+        },
+      }
+      return engineFor(d, token, { cooldownMs: 100, sweepIntervalMs: 20 })
+    }
+    const a = node('node-a')
+    const b = node('node-b')
+    a.start()
+    b.start()
+    // five failures open a breaker: each node gets its own ten jobs and fails five of them
+    a.enqueue(await leased('probe-shared', 10, 'node-a', Date.now() + 30_000))
+    b.enqueue(await leased('probe-shared', 10, 'node-b', Date.now() + 30_000))
+    await until(() => sends.filter((x) => x.endsWith(':fail')).length >= 10)
+    // both breakers are open; each node now holds jobs of its own that it could probe with
+    a.enqueue(await leased('probe-shared', 5, 'node-a', Date.now() + 30_000))
+    b.enqueue(await leased('probe-shared', 5, 'node-b', Date.now() + 30_000))
+    mode = 'hang'
+    await until(() => sends.some((x) => x.endsWith(':hang')))
+    await new Promise((r) => setTimeout(r, 300))
+    assert.deepEqual(
+      sends.filter((x) => x.endsWith(':hang')).length,
+      1,
+      `one probe in three cooldowns, got ${JSON.stringify(sends)}`,
+    )
+    mode = 'ok'
+    release()
+    // the rest is delivered (retries are due after 1 s), by both nodes once the breaker closed
+    await until(() => delivered.size === 30, 10_000)
+    await Promise.all([a.stop(), b.stop()])
   })
 
   test('the hot path stops leasing to a lane whose queue is full; the backlog stays claimable', async () => {

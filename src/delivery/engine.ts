@@ -70,6 +70,9 @@ interface Lane {
   full?: boolean
   /** A timer that pumps the lane again when what it waits for (Retry-After, cooldown, a token) is over. */
   wakeTimer?: NodeJS.Timeout
+  /** The store is being asked for the half-open probe / it granted it to us and we have not sent it yet. */
+  probeAsked?: boolean
+  probeGranted?: boolean
 }
 
 /** A job whose lease ends within its timeout plus this margin is renewed before it is sent. */
@@ -134,10 +137,14 @@ export function createEngine(opts: EngineOptions) {
       const t = now()
       const verdict = admits(lane.health, t, opts.breaker)
       if (verdict === 'wait') return wakeLater(lane, resumesAt(lane.health, t))
-      // a half-open breaker sends one probe at a time
+      // a half-open breaker sends one probe at a time, and one node of all sends it
       if (verdict === 'probe' && lane.inFlight > 0) return
+      if (verdict === 'probe' && !lane.probeGranted) return askProbe(lane, t)
       if (!takeToken(lane)) return
-      if (verdict === 'probe') lane.health = onProbe(lane.health)
+      if (verdict === 'probe') {
+        lane.probeGranted = false
+        lane.health = onProbe(lane.health)
+      }
       const size = verdict === 'probe' ? 1 : lane.d.batchSize
       const batch = lane.queue.splice(0, size)
       for (const job of batch) lane.queued.delete(job.delivery.id)
@@ -158,6 +165,43 @@ export function createEngine(opts: EngineOptions) {
         })
       inFlight.add(p)
     }
+  }
+
+  /**
+   * Asks the store for the half-open probe, so that N nodes send one probe per cooldown, not N. Refused, the
+   * lane follows the shared state: closed by the other node's probe, it sends again; still open, it waits a
+   * cooldown from now before asking again. A store that cannot answer lets this node probe on its own.
+   */
+  function askProbe(lane: Lane, t: number) {
+    if (lane.probeAsked) return
+    lane.probeAsked = true
+    const openedAt = lane.health.openedAt ?? 0
+    opts.store
+      .takeProbe(lane.d.name, openedAt, t + lane.d.timeoutMs + LEASE_MARGIN_MS, t)
+      .catch((err) => {
+        opts.log.warn({ destination: lane.d.name, err: String(err) }, 'taking the probe failed')
+        return true
+      })
+      .then(async (granted) => {
+        if (!granted) {
+          const stored = (await opts.store.getDestinationState(lane.d.name).catch(() => undefined)) as
+            | Health
+            | undefined
+          // the lane may have moved on meanwhile (a resume, a newer opening): only a still-open one follows
+          if (lane.health.state === 'open' && lane.health.openedAt === openedAt) {
+            if (stored?.state === 'closed')
+              lane.health = { ...lane.health, state: 'closed', failures: 0, openedAt: undefined }
+            else {
+              lane.health = { ...lane.health, openedAt: Math.max(now(), stored?.openedAt ?? 0) }
+              // what it claimed to probe with goes back, for the node that probes
+              await releaseQueued(lane)
+            }
+          }
+        } else lane.probeGranted = true
+        lane.probeAsked = false
+        pump(lane)
+      })
+      .catch((err) => opts.log.warn({ destination: lane.d.name, err: String(err) }, 'probe failed'))
   }
 
   /** When a waiting lane may send again: after Retry-After or the breaker's cooldown (a pause waits for resume). */
@@ -328,6 +372,8 @@ export function createEngine(opts: EngineOptions) {
   async function setHealth(lane: Lane, health: Health) {
     const before = lane.health
     lane.health = health
+    // a probe granted for an earlier opening is not this one's
+    if (before.state !== health.state) lane.probeGranted = false
     opts.metrics.breaker.set(
       { destination: lane.d.name },
       health.state === 'closed' && !health.paused ? 1 : 0,

@@ -810,6 +810,31 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
       assert.deepEqual(await s.getDestinationState(name), { paused: false })
     })
 
+    test('takeProbe: one node probes an open breaker; the others wait, then take over when it lapses', async () => {
+      const a = h.store()
+      const b = await h.second()
+      const name = uid('probe')
+      const opened = T0
+      assert.equal(await a.takeProbe(name, opened, T0 + 5_000, T0 + 1_000), true, 'nothing stored: probe')
+      await a.setDestinationState(name, { state: 'open', failures: 5, openedAt: opened }, T0)
+      assert.equal(await a.takeProbe(name, opened, T0 + 5_000, T0 + 1_000), true, 'the first asker')
+      assert.equal(await b.takeProbe(name, opened, T0 + 5_000, T0 + 1_001), false, 'held by the first')
+      assert.equal(
+        await a.takeProbe(name, opened, T0 + 5_000, T0 + 2_000),
+        false,
+        'held, even for its holder',
+      )
+      assert.equal(await b.takeProbe(name, opened, T0 + 9_000, T0 + 6_000), true, 'lapsed: taken over')
+      // a newer opening (another node's failed probe) makes an older one wait
+      await b.setDestinationState(name, { state: 'open', failures: 6, openedAt: T0 + 7_000 }, T0 + 7_000)
+      assert.equal(await a.takeProbe(name, opened, T0 + 12_000, T0 + 10_000), false, 'opened again later')
+      assert.equal(await a.takeProbe(name, T0 + 7_000, T0 + 12_000, T0 + 10_000), true, 'that opening')
+      // a probe that succeeded closed it for everyone
+      await a.setDestinationState(name, { state: 'closed', failures: 0 }, T0 + 11_000)
+      assert.equal(await b.takeProbe(name, T0 + 7_000, T0 + 20_000, T0 + 15_000), false, 'closed')
+      assert.deepEqual(await b.getDestinationState(name), { state: 'closed', failures: 0 })
+    })
+
     test('nextDue and counts on an empty database, then with work', async () => {
       const [s] = await h.fresh()
       await s.migrate()

@@ -227,6 +227,13 @@ export interface Store {
   replay(deliveryId: string, now: number): Promise<Delivery | undefined>
   getDestinationState(name: string): Promise<Record<string, unknown> | undefined>
   setDestinationState(name: string, state: Record<string, unknown>, now: number): Promise<void>
+  /**
+   * Takes the half-open probe of a destination whose breaker this node opened at `openedAt`: true for the
+   * one node that may send it, until `untilMs`, when another may take it over. False while another node
+   * holds it, or when the shared state moved on (closed by another node's probe, or opened again later).
+   * True when no state is stored (nothing to share).
+   */
+  takeProbe(destination: string, openedAt: number, untilMs: number, now: number): Promise<boolean>
   /** Counts for /metrics and the dashboard. */
   counts(): Promise<{ deliveries: Record<string, number>; events: number; signals: number }>
   ping(): Promise<void>

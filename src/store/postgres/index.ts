@@ -112,6 +112,9 @@ export async function openPostgresStore(
     replay: (id, now) => deliveries.replay(pool, id, now, self),
     getDestinationState: (name) => read.getDestinationState(pool, name),
     setDestinationState: (name, state, now) => read.setDestinationState(pool, name, state, now),
+    // probe leases compare across nodes, so they run on the database's clock like delivery leases
+    takeProbe: (name, openedAt, untilMs, now) =>
+      read.takeProbe(pool, name, openedAt, clock.toDb(untilMs), clock.toDb(now)),
     counts: () => read.counts(pool),
     async ping() {
       await query(pool, 'SELECT 1')

@@ -160,3 +160,29 @@ export async function setDestinationState(
     [name, json(state), now],
   )
 }
+
+/**
+ * One statement: the probe is taken where the stored breaker is the one the caller opened (or older) and no
+ * probe lease is live; `known` tells "someone else has it" from "nothing stored". Times in server time.
+ */
+export async function takeProbe(
+  pool: pg.Pool,
+  name: string,
+  openedAt: number,
+  untilMs: number,
+  now: number,
+): Promise<boolean> {
+  const [r] = await query<{ taken: boolean; known: boolean }>(
+    pool,
+    `WITH taken AS (
+       UPDATE destination_state SET state = state || jsonb_build_object('probeUntil', $3::bigint), updated_at = $4
+       WHERE name = $1 AND state->>'state' = 'open' AND coalesce((state->>'openedAt')::bigint, 0) <= $2
+         AND coalesce((state->>'probeUntil')::bigint, 0) <= $4
+       RETURNING 1
+     )
+     SELECT EXISTS (SELECT 1 FROM taken) AS taken,
+       EXISTS (SELECT 1 FROM destination_state WHERE name = $1) AS known`,
+    [name, openedAt, untilMs, now],
+  )
+  return r.taken || !r.known
+}

@@ -831,6 +831,20 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
           now,
         )
       }),
+    takeProbe: (name, openedAt, untilMs, now) =>
+      writer.run(() => {
+        const r = get('SELECT state FROM destination_state WHERE name = ?', name)
+        if (!r) return true
+        const state = JSON.parse(String(r.state))
+        if (!probeFree(state, openedAt, now)) return false
+        run(
+          'UPDATE destination_state SET state = ?, updated_at = ? WHERE name = ?',
+          JSON.stringify({ ...state, probeUntil: untilMs }),
+          now,
+          name,
+        )
+        return true
+      }),
     async counts() {
       const deliveries: Record<string, number> = {}
       for (const r of all('SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status'))
@@ -853,6 +867,15 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     listAudit,
   }
   return store
+}
+
+/** The stored breaker is the one we opened (or an older opening), and no node holds its probe. */
+function probeFree(
+  state: { state?: string; openedAt?: number; probeUntil?: number },
+  openedAt: number,
+  now: number,
+) {
+  return state.state === 'open' && (state.openedAt ?? 0) <= openedAt && (state.probeUntil ?? 0) <= now
 }
 
 function parseRaw(r: Row): RawInput {
