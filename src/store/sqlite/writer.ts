@@ -7,8 +7,8 @@
  * fsyncs the WAL on the event loop — on this VM fsync is p50 0.8 ms, p99 10 ms, and while it runs no request
  * is parsed and no conversion is sent (the benchmark measured the commit at 27–33 % of the server's samples).
  * So in durable mode SQLite itself does not sync (`synchronous = OFF`); after COMMIT the writer fdatasyncs the
- * WAL file on libuv's thread pool and settles every batch committed before that sync began. Transactions keep
- * wait while a sync is in flight and then commit together; one sync acknowledges them. Checkpoints, which
+ * WAL file on libuv's thread pool and settles every batch committed before that sync began. Operations that
+ * arrive while a sync is in flight wait, then commit together when it ends (see `schedule`). Checkpoints, which
  * must make the main file durable before the WAL is reused, run with `synchronous = FULL` (see `checkpoint`).
  *
  * Checkpoints stay on this connection: run on a worker thread with a connection of its own, they took the
