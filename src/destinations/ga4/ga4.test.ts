@@ -103,7 +103,7 @@ describe('ga4 payload', () => {
           city: 'new york',
           region: 'ny',
           postal_code: '10001',
-          country: 'us',
+          country: 'US',
         },
       ],
     })
@@ -119,6 +119,30 @@ describe('ga4 payload', () => {
         engagement_time_msec: 1,
       },
     })
+  })
+
+  test('at most 3 emails, 3 phones and 2 addresses, as GA4 accepts', () => {
+    const many = (k: string) => Array.from({ length: 4 }, (_, i) => `${k}${i}`)
+    const built = buildGa4Hit(
+      signal({
+        event: {
+          user_data: {
+            email_address: many('a@b.co').map((e, i) => `${i}${e}`),
+            phone_numbers: ['+12125550001', '+12125550002', '+12125550003', '+12125550004'],
+            address: many('Town').map((city) => ({ city, country_code: 'US' })),
+          },
+        },
+      }),
+      { nowMs: Date.now() },
+    )
+    assert.ok(built.ok)
+    const ud = built.hit.identity.user_data
+    assert.equal(ud?.sha256_email_address?.length, 3)
+    assert.equal(ud?.sha256_phone_number?.length, 3)
+    assert.deepEqual(
+      ud?.address?.map((a) => a.city),
+      ['town', 'town'],
+    )
   })
 
   test('no PII consent: no user_data, no user_id; consent states as GA4 values', () => {

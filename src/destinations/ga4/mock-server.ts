@@ -21,6 +21,7 @@ import { createServer } from 'node:http'
 import { listenLocal, readBody } from '../testing/mock-http.ts'
 import type { ValidationMessage } from './errors.ts'
 import {
+  GA4_MAX_ADDRESSES,
   GA4_MAX_AGE_S,
   GA4_MAX_EVENTS,
   GA4_MAX_PARAM_VALUE,
@@ -266,8 +267,12 @@ function checkUserData(ud: unknown, msg: (f: string, c: string, d: string) => vo
   hashedList('user_data.sha256_email_address', u.sha256_email_address)
   hashedList('user_data.sha256_phone_number', u.sha256_phone_number)
   if (u.address === undefined) return
-  if (!Array.isArray(u.address) || u.address.length > GA4_MAX_USER_DATA_VALUES)
-    return msg('user_data.address', 'VALUE_INVALID', 'address must be a list of at most 3 addresses.')
+  if (!Array.isArray(u.address) || u.address.length > GA4_MAX_ADDRESSES)
+    return msg(
+      'user_data.address',
+      'VALUE_INVALID',
+      `address must be a list of at most ${GA4_MAX_ADDRESSES} addresses.`,
+    )
   u.address.forEach((a, i) => {
     const addr = (a ?? {}) as Record<string, unknown>
     for (const k of ['sha256_first_name', 'sha256_last_name', 'sha256_street'])

@@ -33,8 +33,9 @@ export const GA4_MAX_PARAM_VALUE = 100
 export const GA4_MAX_AGE_S = 72 * 3600
 /** Events dated ahead of GA4's clock are rejected; a minute covers clock skew. */
 export const GA4_MAX_FUTURE_S = 60
-/** Values per user-provided-data list (email, phone, address) that GA4 accepts (unverified: 3). */
+/** Values per user-provided-data list GA4 accepts: "up to 3 for phone and email and 2 for address" (uid-data guide). */
 export const GA4_MAX_USER_DATA_VALUES = 3
+export const GA4_MAX_ADDRESSES = 2
 
 /** Event names GA4 reserves for its own collection (Measurement Protocol reference). */
 export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set([
@@ -211,7 +212,7 @@ function plainPostal(raw: string | undefined): string | undefined {
  * One address for GA4: names and street hashed the Google way, the rest in the clear.
  *
  * @example ga4Address({ first_name: 'Jane', city: 'New York', country_code: 'US' })
- *   // { sha256_first_name: sha('jane'), city: 'new york', country: 'us' }
+ *   // { sha256_first_name: sha('jane'), city: 'new york', country: 'US' }
  */
 export function ga4Address(a: Address): Ga4Address | undefined {
   const out: Ga4Address = {}
@@ -224,13 +225,14 @@ export function ga4Address(a: Address): Ga4Address | undefined {
   put('city', plainPlace(a.city))
   put('region', plainPlace(a.state))
   put('postal_code', plainPostal(a.postal_code))
-  put('country', googleRegionCode(a.country_code)?.toLowerCase())
+  // ISO 3166-1 alpha-2, as the guide asks (its example sends `US`)
+  put('country', googleRegionCode(a.country_code)?.toUpperCase())
   return Object.keys(out).length > 0 ? out : undefined
 }
 
 /**
  * GA4 `user_data` (user-provided data) for a signal, only when consent allows PII; the caller's number joins
- * the phones. At most 3 values per list.
+ * the phones. At most 3 emails, 3 phones and 2 addresses.
  *
  * @example buildGa4UserData(signal) // { sha256_email_address: ['…'], sha256_phone_number: ['…'] }
  */
@@ -253,7 +255,7 @@ export function buildGa4UserData(
   const addresses = list(ud.address)
     .map(ga4Address)
     .filter((a): a is Ga4Address => a !== undefined)
-    .slice(0, GA4_MAX_USER_DATA_VALUES)
+    .slice(0, GA4_MAX_ADDRESSES)
   if (addresses.length) out.address = addresses
   return Object.keys(out).length > 0 ? out : undefined
 }
