@@ -12,7 +12,8 @@
  * | other 4xxxx                            | rejected  | `permanent` with TikTok's message                        |
  * | 5xxxx, 40700 (internal / timeout)      | transient | `retry`                                                  |
  * | not a TikTok body                      | HTTP rule | `classifyHttp` (429 throttled, 5xx retry, …); 401/403 paused |
- * Codes other than 0, 40001, 40002 and 40100 are as remembered from TikTok's public docs (unverified).
+ * 0, 40001, 40002, 40100 and 40105 are confirmed by public connectors' tests and issue threads; 40102, 40104
+ * and 40700 are as remembered from TikTok's public docs (unverified).
  *
  * @example
  *   classifyTikTokResponse(res, Date.now()).outcome.kind // 'throttled' for { code: 40100 }
