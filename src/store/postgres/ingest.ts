@@ -179,7 +179,7 @@ export async function updateFacts<T>(
 }
 
 /** Where a request's new signals go: its time and lease, the jobs leased to the caller, pending destinations. */
-interface SignalSink {
+export interface SignalSink {
   now: number
   lease?: StoreLease
   leased: LeasedJob[]
@@ -190,13 +190,9 @@ interface SignalSink {
 export async function applyDerived(
   q: Queryable,
   d: Derived,
-  now: number,
-  lease: StoreLease | undefined,
-  leased: LeasedJob[],
-  pending: Set<string>,
+  sink: SignalSink,
 ): Promise<Array<{ id: string; name: string }>> {
-  await applyState(q, d, now)
-  const sink: SignalSink = { now, lease, leased, pending }
+  await applyState(q, d, sink.now)
   const created = await insertSignals(
     q,
     d.signals.map((draft) => ({ draft, sink })),
@@ -239,10 +235,7 @@ async function insertSignals(
   drafts: Array<{ draft: Derived['signals'][number]; sink: SignalSink }>,
 ): Promise<number[]> {
   if (drafts.length === 0) return []
-  const firstOf = new Map<string, number>()
-  drafts.forEach((d, i) => {
-    if (!firstOf.has(d.draft.signal.id)) firstOf.set(d.draft.signal.id, i)
-  })
+  const firstOf = firstIndexByKey(drafts, (d) => d.draft.signal.id)
   const planned = [...firstOf.values()].map((index) => {
     const { draft, sink } = drafts[index]
     const { signal, destinations } = draft
@@ -319,6 +312,16 @@ async function insertSignals(
     }
   }
   return out
+}
+
+/** For each key, the index of the first item that has it (items without a key are left out). */
+function firstIndexByKey<T>(items: T[], key: (item: T) => string | null): Map<string, number> {
+  const first = new Map<string, number>()
+  items.forEach((item, i) => {
+    const k = key(item)
+    if (k !== null && !first.has(k)) first.set(k, i)
+  })
+  return first
 }
 
 /** Tells every listening node (and ourselves; `src` lets us skip our own) that these destinations have work. */
@@ -447,10 +450,7 @@ async function recordEvents(
   rows: EventRowOut[],
 ): Promise<{ accepted: Set<string>; winners: Map<string, string> }> {
   // only the first row with a key competes for it; later ones are its duplicates
-  const firstWithKey = new Map<string, number>()
-  rows.forEach((r, i) => {
-    if (r.dedup_key !== null && !firstWithKey.has(r.dedup_key)) firstWithKey.set(r.dedup_key, i)
-  })
+  const firstWithKey = firstIndexByKey(rows, (r) => r.dedup_key)
   const competing = rows.filter((r, i) => r.dedup_key === null || firstWithKey.get(r.dedup_key) === i)
   const accepted = new Set((await insertEvents(q, competing)).map((r) => r.id))
   const lost = rows.filter((r) => !accepted.has(r.id))
@@ -529,7 +529,7 @@ async function ingestEach(q: Queryable, w: Writing): Promise<void> {
     }
     const derived = item.derive(ctx)
     w.holdbacks.push(...(derived.holdbacks ?? []))
-    const signals = await applyDerived(q, derived, w.now, w.lease, w.leased, w.pending)
+    const signals = await applyDerived(q, derived, w)
     w.outcomes.push({ status: 'accepted', eventId: row.id, signals })
   }
 }

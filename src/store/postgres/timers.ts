@@ -48,7 +48,7 @@ export function fireTimers(
         facts: {},
         now: opts.now,
       }
-      await applyDerived(q, opts.fire(timer, ctx), opts.now, lease, leased, pending)
+      await applyDerived(q, opts.fire(timer, ctx), { now: opts.now, lease, leased, pending })
       fired++
     }
     await notifyWake(q, wakeSource, pending)
