@@ -157,7 +157,7 @@ export function createEngine(opts: EngineOptions) {
         .finally(() => {
           lane.inFlight--
           inFlight.delete(p)
-          if (lane.full && room(lane) >= queueCap(lane.d) / 2) {
+          if (lane.full && drainedToHalf(lane)) {
             lane.full = false
             claimSoon()
           }
@@ -184,9 +184,7 @@ export function createEngine(opts: EngineOptions) {
       })
       .then(async (granted) => {
         if (!granted) {
-          const stored = (await opts.store.getDestinationState(lane.d.name).catch(() => undefined)) as
-            | Health
-            | undefined
+          const stored = await storedHealth(lane)
           // the lane may have moved on meanwhile (a resume, a newer opening): only a still-open one follows
           if (lane.health.state === 'open' && lane.health.openedAt === openedAt) {
             if (stored?.state === 'closed')
@@ -414,9 +412,7 @@ export function createEngine(opts: EngineOptions) {
     }
     for (const lane of lanes.values()) {
       // another node (or an operator through the API) may have paused or resumed it
-      const stored = (await opts.store.getDestinationState(lane.d.name).catch(() => undefined)) as
-        | Health
-        | undefined
+      const stored = await storedHealth(lane)
       if (stored && Boolean(stored.paused) !== Boolean(lane.health.paused))
         lane.health = { ...lane.health, paused: stored.paused }
       // a breaker another node opened more recently holds here too: every node stops hammering a failing endpoint
@@ -440,13 +436,12 @@ export function createEngine(opts: EngineOptions) {
     let limit = 0
     for (const lane of lanes.values()) {
       if (admits(lane.health, t, opts.breaker) === 'wait') continue
-      const r = room(lane)
       // A lane more than half full has enough to send. Topping it up at every wake-up cost a round trip per
       // few rows: two nodes, woken by each other's commits, claimed ~10 rows a time. It claims again as soon
       // as it has drained to half, not a whole interval later.
-      if (r >= queueCap(lane.d) / 2) {
+      if (drainedToHalf(lane)) {
         available.push(lane.d.name)
-        limit = Math.max(limit, r)
+        limit = Math.max(limit, room(lane))
       } else lane.full = true
     }
     if (available.length === 0) return false
@@ -466,6 +461,19 @@ export function createEngine(opts: EngineOptions) {
   /** Jobs a lane can still take into memory. */
   function room(lane: Lane): number {
     return queueCap(lane.d) - lane.queue.length
+  }
+
+  /** Room for at least half its queue: the point at which a lane claims more. */
+  function drainedToHalf(lane: Lane): boolean {
+    return room(lane) >= queueCap(lane.d) / 2
+  }
+
+  /** The destination's health as another node (or the API) last stored it; undefined if unknown or unreadable. */
+  function storedHealth(lane: Lane): Promise<Health | undefined> {
+    return opts.store.getDestinationState(lane.d.name).then(
+      (s) => s as Health | undefined,
+      () => undefined,
+    )
   }
 
   function claimSoon() {
