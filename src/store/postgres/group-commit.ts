@@ -34,6 +34,12 @@ interface Pending {
 export interface Merge<I, T> {
   one(q: Queryable, input: I): Promise<T>
   many(q: Queryable, inputs: I[]): Promise<T[]>
+  /**
+   * When a batch is nothing but inputs of this merge: writes them with no transaction around (each
+   * statement commits by itself), or returns `undefined` having written nothing. Throwing also means
+   * nothing was written; either way the batch then runs as usual.
+   */
+  alone?(q: Queryable, inputs: I[]): Promise<T[] | undefined>
 }
 
 export interface GroupCommit {
@@ -46,8 +52,11 @@ export interface GroupCommit {
   runMerged<I, T>(merge: Merge<I, T>, input: I, affinity?: string): Promise<T>
   /** Waits for everything queued so far to settle. */
   drain(): Promise<void>
-  /** Committed transactions, operations, and how many of those were written merged with others. */
-  stats(): { transactions: number; operations: number; merged: number }
+  /**
+   * Committed transactions, operations, how many of those were written merged with others, and how many
+   * batches were written by `Merge.alone` (in one statement, as one of the transactions).
+   */
+  stats(): { transactions: number; operations: number; merged: number; alone: number }
 }
 
 const MAX_TRIES = 3 // conflicts are rare and clear once the other transaction commits; 3 rules out bad luck, not a livelock
@@ -71,6 +80,7 @@ export function createGroupCommit(
   let transactions = 0
   let operations = 0
   let merged = 0
+  let alone = 0
   let open = 0
   const idle: Array<() => void> = []
   let rr = 0
@@ -122,6 +132,37 @@ export function createGroupCommit(
     for (const g of groups.values())
       if (g.length > 1) units.unshift(g)
       else units.push(g)
+    const only = units.length === 1 ? units[0] : undefined
+    if (only?.[0].merge?.with.alone) {
+      let values: unknown[] | undefined
+      try {
+        values = await only[0].merge.with.alone(
+          q,
+          only.map((p) => p.merge!.input),
+        )
+      } catch (err) {
+        if (isConnectionError(err)) {
+          client.release(asError(err))
+          settle(
+            batch.map(() => ({ ok: false, value: classify(err) })),
+            batch,
+          )
+          return
+        }
+      }
+      if (values) {
+        client.release()
+        transactions++
+        alone++
+        operations += batch.length
+        if (batch.length > 1) merged += batch.length
+        settle(
+          values.map((value) => ({ ok: true, value })),
+          batch,
+        )
+        return
+      }
+    }
     try {
       // statements without parameters share a round trip: BEGIN with the first SAVEPOINT, each RELEASE with
       // the next SAVEPOINT; COMMIT releases the last one
@@ -219,7 +260,7 @@ export function createGroupCommit(
       if (open === 0) return Promise.resolve()
       return new Promise<void>((r) => idle.push(r))
     },
-    stats: () => ({ transactions, operations, merged }),
+    stats: () => ({ transactions, operations, merged, alone }),
   }
 }
 

@@ -15,8 +15,9 @@ import type { IngestRequest, IngestResult, Store } from '../types.ts'
 import { createDbClock } from './clock.ts'
 import * as deliveries from './deliveries.ts'
 import { classify } from './errors.ts'
-import { createGroupCommit, type Merge } from './group-commit.ts'
+import { createGroupCommit, type GroupCommit, type Merge } from './group-commit.ts'
 import {
+  ingestInOne,
   ingestMany,
   ingestOp,
   insertRaw,
@@ -45,8 +46,8 @@ export interface PostgresStore extends Store {
    * unsubscribe function. Not part of `Store`: SQLite has one process and needs no wake-ups.
    */
   onWake(cb: WakeCallback): () => void
-  /** Transactions and operations committed by group commit, for the benchmark and metrics. */
-  groupCommitStats(): { transactions: number; operations: number; merged: number }
+  /** What group commit wrote (group-commit.ts: `stats`), for the benchmark and tests. */
+  groupCommitStats(): ReturnType<GroupCommit['stats']>
 }
 
 export async function openPostgresStore(
@@ -84,6 +85,7 @@ export async function openPostgresStore(
   const setWise: Merge<{ req: IngestRequest; now: number }, IngestResult> = {
     one: (q, { req, now }) => ingestOp(q, req, now, self, clock),
     many: (q, batch) => ingestMany(q, batch, self, clock),
+    alone: (q, batch) => ingestInOne(q, batch, self, clock),
   }
   let wake: ReturnType<typeof createWakeListener> | undefined
   let closed = false

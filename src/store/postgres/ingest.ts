@@ -23,7 +23,7 @@ import type {
   RawInput,
 } from '../types.ts'
 import type { DbClock } from './clock.ts'
-import { json, type Queryable } from './pool.ts'
+import { json, type Param, type Queryable } from './pool.ts'
 
 export const WAKE_CHANNEL = 'closeloop_wake'
 
@@ -56,29 +56,34 @@ export async function insertRaw(q: Queryable, raw: RawInput): Promise<void> {
 }
 
 /**
- * Many raw inputs in one statement. Columns go as text arrays, not a JSON document: a raw body is whatever
- * the client sent, and text parameters carry any string the driver can encode.
+ * Many raw inputs in one statement, from parameters `$p`…`$p+8`. Columns go as text arrays, not a JSON
+ * document: a raw body is whatever the client sent, and text parameters carry any string the driver can encode.
  */
+const insertRawsSql = (p: number) =>
+  `INSERT INTO raw_inputs (id, source, kind, received_at, content_type, headers, body, status, result)
+   SELECT id, source, kind, received_at::bigint, content_type, headers::jsonb, body, status::integer, result::jsonb
+   FROM unnest($${p}::text[], $${p + 1}::text[], $${p + 2}::text[], $${p + 3}::text[], $${p + 4}::text[],
+     $${p + 5}::text[], $${p + 6}::text[], $${p + 7}::text[], $${p + 8}::text[])
+     AS r(id, source, kind, received_at, content_type, headers, body, status, result)`
+
+const rawColumns = (raws: RawInput[]): Param[] => {
+  const col = (f: (r: RawInput) => string | null) => raws.map(f)
+  return [
+    col((r) => r.id),
+    col((r) => r.source),
+    col((r) => r.kind),
+    col((r) => String(r.receivedAt)),
+    col((r) => r.contentType ?? null),
+    col((r) => json(r.headers)),
+    col((r) => r.body),
+    col((r) => (r.status === undefined ? null : String(r.status))),
+    col((r) => (r.result === undefined ? null : json(r.result))),
+  ]
+}
+
 async function insertRaws(q: Queryable, raws: RawInput[]): Promise<void> {
   if (raws.length === 1) return insertRaw(q, raws[0])
-  const col = (f: (r: RawInput) => string | null) => raws.map(f)
-  await q.query(
-    `INSERT INTO raw_inputs (id, source, kind, received_at, content_type, headers, body, status, result)
-     SELECT id, source, kind, received_at::bigint, content_type, headers::jsonb, body, status::integer, result::jsonb
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-       $9::text[]) AS r(id, source, kind, received_at, content_type, headers, body, status, result)`,
-    [
-      col((r) => r.id),
-      col((r) => r.source),
-      col((r) => r.kind),
-      col((r) => String(r.receivedAt)),
-      col((r) => r.contentType ?? null),
-      col((r) => json(r.headers)),
-      col((r) => r.body),
-      col((r) => (r.status === undefined ? null : String(r.status))),
-      col((r) => (r.result === undefined ? null : json(r.result))),
-    ],
-  )
+  await q.query(insertRawsSql(1), rawColumns(raws))
 }
 
 /**
@@ -224,19 +229,20 @@ async function applyState(q: Queryable, d: Derived, now: number): Promise<void> 
     )
 }
 
-/**
- * Signals and their deliveries in one round trip, however many: deliveries are inserted only for signals
- * the INSERT created (joined to its RETURNING), so a signal derived again (a repeated callback in another
- * dedup bucket) sends nothing. A signal drafted twice in one call counts once, its first draft winning,
- * as it would one after the other.
- */
-async function insertSignals(
-  q: Queryable,
-  drafts: Array<{ draft: Derived['signals'][number]; sink: SignalSink }>,
-): Promise<number[]> {
-  if (drafts.length === 0) return []
+type SignalDraft = { draft: Derived['signals'][number]; sink: SignalSink }
+
+/** A signal to insert (its draft's index) with its deliveries, each leased to the caller or pending. */
+interface PlannedSignal {
+  index: number
+  signal: Derived['signals'][number]['signal']
+  sink: SignalSink
+  rows: Array<{ delivery: Delivery; take: boolean }>
+}
+
+/** A signal drafted twice in one call counts once, its first draft winning, as it would one after the other. */
+function planSignals(drafts: SignalDraft[]): PlannedSignal[] {
   const firstOf = firstIndexByKey(drafts, (d) => d.draft.signal.id)
-  const planned = [...firstOf.values()].map((index) => {
+  return [...firstOf.values()].map((index) => {
     const { draft, sink } = drafts[index]
     const { signal, destinations } = draft
     const rows = destinations.map((destination) => {
@@ -256,54 +262,62 @@ async function insertSignals(
     })
     return { index, signal, sink, rows }
   })
-  const rows = await q.query<{ id: string }>(
-    `WITH s AS (
-       INSERT INTO signals (id, event_id, name, data_set_id, occurred_at, value, currency, body, created_at)
-       SELECT x.id, x.event_id, x.name, x.data_set_id, x.occurred_at, x.value, x.currency, x.body, x.created_at
-       FROM jsonb_to_recordset($1::jsonb) AS x(id text, event_id text, name text, data_set_id text,
-         occurred_at bigint, value double precision, currency text, body jsonb, created_at bigint)
-       ON CONFLICT (id) DO NOTHING RETURNING id
-     ), d AS (
-       INSERT INTO deliveries (id, signal_id, destination, status, attempts, due_at, lease_token, lease_until,
-         idempotency_key, created_at, updated_at)
-       SELECT r.id, s.id, r.destination, r.status, 0, r.at, r.lease_token, r.lease_until, s.id, r.at, r.at
-       FROM s JOIN jsonb_to_recordset($2::jsonb) AS r(id text, signal_id text, destination text, status text,
-         lease_token text, lease_until bigint, at bigint) ON r.signal_id = s.id
-     )
-     SELECT id FROM s`,
-    [
-      json(
-        planned.map(({ signal, sink }) => ({
-          id: signal.id,
-          event_id: signal.eventId,
-          name: signal.name,
-          data_set_id: signal.dataSetId,
-          occurred_at: signal.occurredAt,
-          value: signal.value ?? null,
-          currency: signal.currency ?? null,
-          body: signal,
-          created_at: sink.now,
-        })),
-      ),
-      json(
-        planned.flatMap(({ rows, sink }) =>
-          rows.map(({ delivery, take }) => ({
-            id: delivery.id,
-            signal_id: delivery.signalId,
-            destination: delivery.destination,
-            status: delivery.status,
-            lease_token: take ? sink.lease?.token : null,
-            lease_until: take ? sink.lease?.untilDbMs : null,
-            at: sink.now,
-          })),
-        ),
-      ),
-    ],
-  )
-  const created = new Set(rows.map((r) => r.id))
+}
+
+/**
+ * Signals (`$p`, named `s`) and the deliveries of those the INSERT created (`$p+1`, joined to its
+ * RETURNING), as two data-modifying CTEs: a signal derived again (a repeated callback in another dedup
+ * bucket) sends nothing.
+ */
+const insertSignalsCtes = (p: number) =>
+  `s AS (
+     INSERT INTO signals (id, event_id, name, data_set_id, occurred_at, value, currency, body, created_at)
+     SELECT x.id, x.event_id, x.name, x.data_set_id, x.occurred_at, x.value, x.currency, x.body, x.created_at
+     FROM jsonb_to_recordset($${p}::jsonb) AS x(id text, event_id text, name text, data_set_id text,
+       occurred_at bigint, value double precision, currency text, body jsonb, created_at bigint)
+     ON CONFLICT (id) DO NOTHING RETURNING id
+   ), d AS (
+     INSERT INTO deliveries (id, signal_id, destination, status, attempts, due_at, lease_token, lease_until,
+       idempotency_key, created_at, updated_at)
+     SELECT r.id, s.id, r.destination, r.status, 0, r.at, r.lease_token, r.lease_until, s.id, r.at, r.at
+     FROM s JOIN jsonb_to_recordset($${p + 1}::jsonb) AS r(id text, signal_id text, destination text, status text,
+       lease_token text, lease_until bigint, at bigint) ON r.signal_id = s.id
+   )`
+
+const signalParams = (planned: PlannedSignal[]): Param[] => [
+  json(
+    planned.map(({ signal, sink }) => ({
+      id: signal.id,
+      event_id: signal.eventId,
+      name: signal.name,
+      data_set_id: signal.dataSetId,
+      occurred_at: signal.occurredAt,
+      value: signal.value ?? null,
+      currency: signal.currency ?? null,
+      body: signal,
+      created_at: sink.now,
+    })),
+  ),
+  json(
+    planned.flatMap(({ rows, sink }) =>
+      rows.map(({ delivery, take }) => ({
+        id: delivery.id,
+        signal_id: delivery.signalId,
+        destination: delivery.destination,
+        status: delivery.status,
+        lease_token: take ? sink.lease?.token : null,
+        lease_until: take ? sink.lease?.untilDbMs : null,
+        at: sink.now,
+      })),
+    ),
+  ),
+]
+
+/** The created signals' deliveries go to their sinks, leased or pending; returns the created drafts' indexes. */
+function collectCreated(planned: PlannedSignal[], created: (id: string) => boolean): number[] {
   const out: number[] = []
   for (const { index, signal, sink, rows } of planned) {
-    if (!created.has(signal.id)) continue
+    if (!created(signal.id)) continue
     out.push(index)
     for (const { delivery, take } of rows) {
       if (take && sink.lease)
@@ -312,6 +326,18 @@ async function insertSignals(
     }
   }
   return out
+}
+
+/** Signals and their deliveries in one round trip, however many. */
+async function insertSignals(q: Queryable, drafts: SignalDraft[]): Promise<number[]> {
+  if (drafts.length === 0) return []
+  const planned = planSignals(drafts)
+  const rows = await q.query<{ id: string }>(
+    `WITH ${insertSignalsCtes(1)} SELECT id FROM s`,
+    signalParams(planned),
+  )
+  const created = new Set(rows.map((r) => r.id))
+  return collectCreated(planned, (id) => created.has(id))
 }
 
 /** For each key, the index of the first item that has it (items without a key are left out). */
@@ -361,23 +387,30 @@ const writing = (req: IngestRequest, now: number, clock: DbClock): Writing => ({
   holdbacks: [],
 })
 
-/** The stored raw input and the caller's answer, once a request's outcomes are known. */
-async function finish(q: Queryable, ws: Writing[], wakeSource: string): Promise<IngestResult[]> {
-  // the raw inputs last, with their results: one statement instead of an insert and an update each
-  await insertRaws(
-    q,
-    ws.map(({ req, outcomes }) => (req.result ? { ...req.raw, result: req.result(outcomes) } : req.raw)),
-  )
-  const pending = new Set(ws.flatMap((w) => [...w.pending]))
-  if (q.wake) for (const d of pending) q.wake.add(d)
-  else await notifyWake(q, wakeSource, pending)
-  // holdbacks: reasons derive held a signal back (repeat caller, spam…), for the metrics, as on SQLite
-  return ws.map((w) => ({
+/** The raw inputs with their results, once the requests' outcomes are known. */
+const rawsWithResults = (ws: Writing[]) =>
+  ws.map(({ req, outcomes }) => (req.result ? { ...req.raw, result: req.result(outcomes) } : req.raw))
+
+/** Destinations that got pending work in any of the requests. */
+const pendingOf = (ws: Writing[]) => [...new Set(ws.flatMap((w) => [...w.pending]))]
+
+// holdbacks: reasons derive held a signal back (repeat caller, spam…), for the metrics, as on SQLite
+const answers = (ws: Writing[]): IngestResult[] =>
+  ws.map((w) => ({
     outcomes: w.outcomes,
     leased: w.leased,
     pendingDestinations: [...w.pending],
     holdbacks: w.holdbacks,
   }))
+
+/** The stored raw input and the caller's answer, once a request's outcomes are known. */
+async function finish(q: Queryable, ws: Writing[], wakeSource: string): Promise<IngestResult[]> {
+  // the raw inputs last, with their results: one statement instead of an insert and an update each
+  await insertRaws(q, rawsWithResults(ws))
+  const pending = pendingOf(ws)
+  if (q.wake) for (const d of pending) q.wake.add(d)
+  else await notifyWake(q, wakeSource, pending)
+  return answers(ws)
 }
 
 export async function ingestOp(
@@ -411,6 +444,66 @@ export async function ingestMany(
   return finish(q, ws, wakeSource)
 }
 
+/**
+ * Set-wise requests in one statement, in autocommit: one round trip where `ingestMany` takes five (BEGIN,
+ * events, signals and deliveries, raw inputs, COMMIT). Every `derive` runs first, as if each event were
+ * new; events, signals, deliveries, raw inputs (with their results) and the wake-up go as data-modifying
+ * CTEs of one INSERT, atomic on their own. If a dedup key or a signal id was already taken, the
+ * planned results are wrong: `closeloop_settle_ingest` (migration 5) raises CL409, the statement writes
+ * nothing, and the caller writes the batch the careful way. Also `undefined` (nothing sent) when the plan
+ * needs that anyway: two items with one key, a signal drafted twice, or a `derive` that writes state.
+ *
+ * @example
+ *   const results = (await ingestInOne(q, batch, self, clock)) ?? (await ingestMany(q, batch, self, clock))
+ */
+export async function ingestInOne(
+  q: Queryable,
+  batch: Array<{ req: IngestRequest; now: number }>,
+  wakeSource: string,
+  clock: DbClock,
+): Promise<IngestResult[] | undefined> {
+  const ws = batch.map(({ req, now }) => writing(req, now, clock))
+  const items = ws.flatMap((w) => w.req.items.map((item) => ({ w, item, row: eventRow(w, item) })))
+  const keyed = items.filter((it) => it.row.dedup_key !== null)
+  if (firstIndexByKey(keyed, (it) => it.row.dedup_key).size < keyed.length) return undefined
+  const drafts: SignalDraft[] = []
+  const owner: ItemOutcome[] = []
+  for (const { w, item, row } of items) {
+    const derived = item.derive({ eventId: row.id, rawId: w.req.raw.id, facts: {}, now: w.now })
+    if (writesState(derived)) return undefined
+    w.holdbacks.push(...(derived.holdbacks ?? []))
+    const outcome: ItemOutcome = { status: 'accepted', eventId: row.id, signals: [] }
+    w.outcomes.push(outcome)
+    for (const draft of derived.signals) {
+      drafts.push({ draft, sink: w })
+      owner.push(outcome)
+    }
+  }
+  const planned = planSignals(drafts)
+  if (planned.length < drafts.length) return undefined
+  for (const k of collectCreated(planned, () => true))
+    owner[k].signals.push({ id: drafts[k].draft.signal.id, name: drafts[k].draft.signal.name })
+  const pending = pendingOf(ws)
+  await q.query(
+    `WITH e AS (${insertEventsSql(1)}), ${insertSignalsCtes(2)}, r AS (${insertRawsSql(4)})
+     SELECT closeloop_settle_ingest((SELECT count(*) FROM e), $13, (SELECT count(*) FROM s), $14, $15, $16)`,
+    [
+      json(items.map((it) => it.row)),
+      ...signalParams(planned),
+      ...rawColumns(rawsWithResults(ws)),
+      items.length,
+      planned.length,
+      WAKE_CHANNEL,
+      pending.length ? wakePayload(wakeSource, pending) : null,
+    ],
+  )
+  return answers(ws)
+}
+
+/** Whether `derive` wrote a journey, facts or timers, which the one-statement ingest does not write. */
+const writesState = (d: Derived) =>
+  Boolean(d.journey || Object.keys(d.facts ?? {}).length || d.timers?.length || d.cancelTimers?.length)
+
 const eventRow = (w: Writing, item: IngestItem) => ({
   id: newId('evt', w.now),
   raw_id: w.req.raw.id,
@@ -425,18 +518,18 @@ const eventRow = (w: Writing, item: IngestItem) => ({
 
 type EventRowOut = ReturnType<typeof eventRow>
 
-/** Accepted rows (their key, if any, unseen) or duplicate rows (of `duplicate_of`), many in one statement. */
+/** Accepted rows (their key, if any, unseen) or duplicate rows (of `duplicate_of`) from `$p`, in one INSERT. */
+const insertEventsSql = (p: number) =>
+  `INSERT INTO events (id, raw_id, dedup_key, status, duplicate_of, data_set_id, event_type, occurred_at,
+     call_id, body, created_at)
+   SELECT x.id, x.raw_id, x.dedup_key, CASE WHEN x.duplicate_of IS NULL THEN 'accepted' ELSE 'duplicate' END,
+     x.duplicate_of, x.data_set_id, x.event_type, x.occurred_at, x.call_id, x.body, x.created_at
+   FROM jsonb_to_recordset($${p}::jsonb) AS x(id text, raw_id text, dedup_key text, duplicate_of text,
+     data_set_id text, event_type text, occurred_at bigint, call_id text, body jsonb, created_at bigint)
+   ON CONFLICT (dedup_key) DO NOTHING RETURNING id`
+
 function insertEvents(q: Queryable, rows: Array<EventRowOut & { duplicate_of?: string }>) {
-  return q.query<EventRow>(
-    `INSERT INTO events (id, raw_id, dedup_key, status, duplicate_of, data_set_id, event_type, occurred_at,
-       call_id, body, created_at)
-     SELECT x.id, x.raw_id, x.dedup_key, CASE WHEN x.duplicate_of IS NULL THEN 'accepted' ELSE 'duplicate' END,
-       x.duplicate_of, x.data_set_id, x.event_type, x.occurred_at, x.call_id, x.body, x.created_at
-     FROM jsonb_to_recordset($1::jsonb) AS x(id text, raw_id text, dedup_key text, duplicate_of text,
-       data_set_id text, event_type text, occurred_at bigint, call_id text, body jsonb, created_at bigint)
-     ON CONFLICT (dedup_key) DO NOTHING RETURNING id`,
-    [json(rows)],
-  )
+  return q.query<EventRow>(insertEventsSql(1), [json(rows)])
 }
 
 /**
@@ -490,7 +583,7 @@ async function ingestSetWise(q: Queryable, ws: Writing[]): Promise<void> {
     q,
     items.map((it) => it.row),
   )
-  const drafts: Array<{ draft: Derived['signals'][number]; sink: SignalSink }> = []
+  const drafts: SignalDraft[] = []
   const owner: ItemOutcome[] = []
   for (const { w, item, row } of items) {
     if (!accepted.has(row.id)) {

@@ -182,6 +182,25 @@ CREATE INDEX deliveries_due_by_destination ON deliveries (destination, due_at) W
 CREATE INDEX deliveries_lease_by_destination ON deliveries (destination, lease_until) WHERE status = 'in_flight';
 `,
   },
+  {
+    version: 5,
+    name: 'one-statement ingest',
+    // ingest.ts (ingestInOne) writes a batch of plain events as one statement and calls this last: when
+    // a dedup key or signal id was already taken, the results it planned are wrong, so the statement must
+    // write nothing (SQLSTATE CL409) and the batch is written again statement by statement
+    sql: `
+CREATE FUNCTION closeloop_settle_ingest(events_written bigint, events_planned integer, signals_written bigint,
+  signals_planned integer, wake_channel text, wake_payload text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF events_written <> events_planned OR signals_written <> signals_planned THEN
+    RAISE EXCEPTION 'a dedup key or signal id was already taken' USING ERRCODE = 'CL409';
+  END IF;
+  IF wake_payload IS NOT NULL THEN
+    PERFORM pg_notify(wake_channel, wake_payload);
+  END IF;
+END $$;
+`,
+  },
 ]
 
 /** Advisory lock key for migrations: arbitrary ('clmg'), fixed, unlikely to collide with another app's. */

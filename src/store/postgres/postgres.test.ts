@@ -258,6 +258,54 @@ describe('PostgreSQL store', () => {
     assert.equal((await a.listDeliveries({ destination: d, limit: 100 })).length, 41)
   })
 
+  test('plain events go in one statement; a key or signal id already taken is written the careful way', async () => {
+    const d = uid('one')
+    const statuses = (o: Array<{ status: string }>) => o.map((x) => x.status)
+    const keyed = (key: string, extra: Partial<IngestItem> = {}): IngestRequest => ({
+      ...req([to([d], { dedupKey: key, ...extra })]),
+      result: statuses,
+    })
+    const inOne = () => a.groupCommitStats().alone
+    const before = inOne()
+    const key = uid('key')
+    const sent = [keyed(key), keyed(key)]
+    const first = await a.ingest(sent[0], T0)
+    assert.equal(inOne(), before + 1)
+    assert.deepEqual((await a.trace(first.outcomes[0].eventId))?.raw?.result, ['accepted'])
+    const [sig] = first.outcomes[0].signals
+    // the key again: the one statement writes nothing, then the duplicate and its raw result are recorded
+    const again = await a.ingest(sent[1], T0)
+    assert.equal(inOne(), before + 1)
+    assert.equal(again.outcomes[0].status, 'duplicate')
+    assert.equal(again.outcomes[0].duplicateOf, first.outcomes[0].eventId)
+    assert.deepEqual((await a.trace(again.outcomes[0].eventId))?.raw?.result, ['duplicate'])
+    // a new key whose signal exists already (derived again): accepted, but no second signal or delivery
+    sent.push(
+      keyed(uid('key'), {
+        derive: (ctx) => ({ signals: [{ signal: { ...signal(ctx), id: sig.id }, destinations: [d] }] }),
+      }),
+    )
+    const rederived = await a.ingest(sent[2], T0)
+    assert.equal(inOne(), before + 1)
+    assert.equal(rederived.outcomes[0].status, 'accepted')
+    assert.deepEqual(rederived.outcomes[0].signals, [])
+    assert.equal((await a.listDeliveries({ destination: d, limit: 10 })).length, 1)
+    // nothing the refused statements planned was left behind: one event and one raw input per request
+    const c = new pg.Client({ connectionString: db.url })
+    await c.connect()
+    try {
+      const raws = sent.map((r) => r.raw.id)
+      const { rows } = await c.query<{ events: number; raws: number }>(
+        `SELECT (SELECT count(*)::int FROM events WHERE raw_id = ANY($1)) AS events,
+           (SELECT count(*)::int FROM raw_inputs WHERE id = ANY($1)) AS raws`,
+        [raws],
+      )
+      assert.deepEqual(rows[0], { events: 3, raws: 3 })
+    } finally {
+      await c.end()
+    }
+  })
+
   test('group commit: concurrent ingests share transactions', async () => {
     const before = a.groupCommitStats()
     const n = 200
