@@ -59,7 +59,16 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   db.exec('PRAGMA temp_store = MEMORY')
   // checkpoints run from the writer, with a sync of the main file, instead of inside some commit
   if (durable) db.exec('PRAGMA wal_autocheckpoint = 0')
-  const writer = createWriter(db, durable ? { walPath: `${path}-wal`, checkpointEvery: 1000 } : {})
+  const writer = createWriter(
+    db,
+    durable
+      ? {
+          walPath: `${path}-wal`,
+          // batches of 100 events change ~200 rows each: 200,000 rows checkpoint them as often as before
+          checkpointEvery: { operations: 8_000, rows: 200_000 },
+        }
+      : {},
+  )
 
   const cache = new Map<string, StatementSync>()
   const stmt = (sql: string) => {

@@ -57,19 +57,27 @@ describe('writer', () => {
     db.close()
   })
 
-  test('a checkpoint every so many operations lets the WAL start over', async () => {
-    const { db, path } = durableFile()
-    const writer = createWriter(db, { walPath: `${path}-wal`, checkpointEvery: 10 })
-    const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
-    const body = 'x'.repeat(1500)
-    for (let i = 0; i < 40; i++)
-      await writer.run(() => {
-        for (let k = 0; k < 100; k++) insert.run(body)
-      })
-    const state = db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as { log: number; checkpointed: number }
-    assert.equal(count(db), 4000)
-    // the WAL restarted after the third checkpoint: it holds the frames of the last ten operations only
-    assert.ok(state.log < 1000, `WAL holds ${state.log} frames`)
-    db.close()
-  })
+  for (const [what, every] of [
+    ['operations', { operations: 10, rows: 1e9 }],
+    ['rows', { operations: 1e9, rows: 1000 }],
+  ] as const)
+    test(`a checkpoint every so many ${what} lets the WAL start over`, async () => {
+      const { db, path } = durableFile()
+      const writer = createWriter(db, { walPath: `${path}-wal`, checkpointEvery: every })
+      const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
+      const body = 'x'.repeat(1500)
+      // 40 operations of 100 rows: a checkpoint after every 10th operation (1,000 rows)
+      for (let i = 0; i < 40; i++)
+        await writer.run(() => {
+          for (let k = 0; k < 100; k++) insert.run(body)
+        })
+      const state = db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as {
+        log: number
+        checkpointed: number
+      }
+      assert.equal(count(db), 4000)
+      // the WAL restarted after the third checkpoint: it holds the frames of the last ten operations only
+      assert.ok(state.log < 1000, `WAL holds ${state.log} frames`)
+      db.close()
+    })
 })
