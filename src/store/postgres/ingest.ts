@@ -463,26 +463,14 @@ export async function ingestInOne(
   clock: DbClock,
 ): Promise<IngestResult[] | undefined> {
   const ws = batch.map(({ req, now }) => writing(req, now, clock))
-  const items = ws.flatMap((w) => w.req.items.map((item) => ({ w, item, row: eventRow(w, item) })))
+  const items = setWiseItems(ws)
   const keyed = items.filter((it) => it.row.dedup_key !== null)
   if (firstIndexByKey(keyed, (it) => it.row.dedup_key).size < keyed.length) return undefined
-  const drafts: SignalDraft[] = []
-  const owner: ItemOutcome[] = []
-  for (const { w, item, row } of items) {
-    const derived = item.derive({ eventId: row.id, rawId: w.req.raw.id, facts: {}, now: w.now })
-    if (writesState(derived)) return undefined
-    w.holdbacks.push(...(derived.holdbacks ?? []))
-    const outcome: ItemOutcome = { status: 'accepted', eventId: row.id, signals: [] }
-    w.outcomes.push(outcome)
-    for (const draft of derived.signals) {
-      drafts.push({ draft, sink: w })
-      owner.push(outcome)
-    }
-  }
-  const planned = planSignals(drafts)
-  if (planned.length < drafts.length) return undefined
-  for (const k of collectCreated(planned, () => true))
-    owner[k].signals.push({ id: drafts[k].draft.signal.id, name: drafts[k].draft.signal.name })
+  const signals = signalDrafts()
+  for (const { w, item, row } of items) if (writesState(signals.accept(w, item, row))) return undefined
+  const planned = planSignals(signals.drafts)
+  if (planned.length < signals.drafts.length) return undefined
+  signals.credit(collectCreated(planned, () => true))
   const pending = pendingOf(ws)
   await q.query(
     `WITH e AS (${insertEventsSql(1)}), ${insertSignalsCtes(2)}, r AS (${insertRawsSql(4)})
@@ -578,30 +566,49 @@ const duplicateOutcome = (row: EventRowOut, winners: Map<string, string>): ItemO
  * more statement (`insertSignals`): a constant number of round trips whatever the number of events.
  */
 async function ingestSetWise(q: Queryable, ws: Writing[]): Promise<void> {
-  const items = ws.flatMap((w) => w.req.items.map((item) => ({ w, item, row: eventRow(w, item) })))
+  const items = setWiseItems(ws)
   const { accepted, winners } = await recordEvents(
     q,
     items.map((it) => it.row),
   )
+  const signals = signalDrafts()
+  for (const { w, item, row } of items) {
+    if (accepted.has(row.id)) await applyState(q, signals.accept(w, item, row), w.now)
+    else w.outcomes.push(duplicateOutcome(row, winners))
+  }
+  signals.credit(await insertSignals(q, signals.drafts))
+}
+
+/** Every item of set-wise requests with the event row it becomes, in request order. */
+const setWiseItems = (ws: Writing[]) =>
+  ws.flatMap((w) => w.req.items.map((item) => ({ w, item, row: eventRow(w, item) })))
+
+/**
+ * The signal drafts of set-wise items, each remembering the outcome it belongs to. `accept` derives an
+ * accepted item (it reads no journey and no facts), records its outcome and queues its drafts; `credit`
+ * names the signals that were created (by draft index) in their outcomes.
+ */
+function signalDrafts() {
   const drafts: SignalDraft[] = []
   const owner: ItemOutcome[] = []
-  for (const { w, item, row } of items) {
-    if (!accepted.has(row.id)) {
-      w.outcomes.push(duplicateOutcome(row, winners))
-      continue
-    }
-    const derived = item.derive({ eventId: row.id, rawId: w.req.raw.id, facts: {}, now: w.now })
-    w.holdbacks.push(...(derived.holdbacks ?? []))
-    await applyState(q, derived, w.now)
-    const outcome: ItemOutcome = { status: 'accepted', eventId: row.id, signals: [] }
-    w.outcomes.push(outcome)
-    for (const draft of derived.signals) {
-      drafts.push({ draft, sink: w })
-      owner.push(outcome)
-    }
+  return {
+    drafts,
+    accept(w: Writing, item: IngestItem, row: EventRowOut): Derived {
+      const derived = item.derive({ eventId: row.id, rawId: w.req.raw.id, facts: {}, now: w.now })
+      w.holdbacks.push(...(derived.holdbacks ?? []))
+      const outcome: ItemOutcome = { status: 'accepted', eventId: row.id, signals: [] }
+      w.outcomes.push(outcome)
+      for (const draft of derived.signals) {
+        drafts.push({ draft, sink: w })
+        owner.push(outcome)
+      }
+      return derived
+    },
+    credit(created: number[]) {
+      for (const k of created)
+        owner[k].signals.push({ id: drafts[k].draft.signal.id, name: drafts[k].draft.signal.name })
+    },
   }
-  for (const k of await insertSignals(q, drafts))
-    owner[k].signals.push({ id: drafts[k].draft.signal.id, name: drafts[k].draft.signal.name })
 }
 
 /** One item after another: each derive sees the journey and facts the previous items wrote. */
