@@ -39,12 +39,35 @@ import { createWriter } from './writer.ts'
 
 type Row = Record<string, string | number | null>
 
+/**
+ * The rows every accepted event writes: its raw input, the event (deduplicated by its unique key) and each
+ * signal (ignored if its id exists). Exported for the benchmark, which times these statements alone.
+ */
+export const INGEST_SQL = {
+  raw: 'INSERT INTO raw_inputs (id, source, kind, received_at, content_type, headers, body, status, result) VALUES (?,?,?,?,?,?,?,?,?)',
+  event:
+    'INSERT INTO events (id, raw_id, dedup_key, status, duplicate_of, data_set_id, event_type, occurred_at, call_id, body, created_at) VALUES (?,?,?,?,NULL,?,?,?,?,?,?) ON CONFLICT (dedup_key) DO NOTHING',
+  signal:
+    'INSERT OR IGNORE INTO signals (id, event_id, name, data_set_id, occurred_at, value, currency, body, created_at) VALUES (?,?,?,?,?,?,?,?,?)',
+} as const
+
 export interface SqliteOptions {
   /** FULL: durable at ack (default). NORMAL: survives a process crash, not a power loss; faster. */
   synchronous?: 'FULL' | 'NORMAL'
 }
 
-export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
+/** When the durable writer checkpoints (writer.ts has the measurements). */
+// batches of 100 events change ~200 rows each: 200,000 rows checkpoint them as often as 8,000 single events
+export const CHECKPOINT_EVERY = { operations: 8_000, rows: 200_000 } as const
+
+/**
+ * The database file with the store's pragmas. `durable`: SQLite does not sync itself; the writer syncs the
+ * WAL and checkpoints. Exported for the benchmark, which times the ingest statements on the same settings.
+ */
+export function openSqliteDatabase(
+  path: string,
+  opts: SqliteOptions = {},
+): { db: DatabaseSync; durable: boolean } {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const db = new DatabaseSync(path)
   db.exec('PRAGMA journal_mode = WAL')
@@ -59,13 +82,17 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   db.exec('PRAGMA temp_store = MEMORY')
   // checkpoints run from the writer, with a sync of the main file, instead of inside some commit
   if (durable) db.exec('PRAGMA wal_autocheckpoint = 0')
+  return { db, durable }
+}
+
+export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
+  const { db, durable } = openSqliteDatabase(path, opts)
   const writer = createWriter(
     db,
     durable
       ? {
           walPath: `${path}-wal`,
-          // batches of 100 events change ~200 rows each: 200,000 rows checkpoint them as often as before
-          checkpointEvery: { operations: 8_000, rows: 200_000 },
+          checkpointEvery: CHECKPOINT_EVERY,
         }
       : {},
   )
@@ -108,7 +135,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
 
   function insertRaw(raw: RawInput) {
     run(
-      'INSERT INTO raw_inputs (id, source, kind, received_at, content_type, headers, body, status, result) VALUES (?,?,?,?,?,?,?,?,?)',
+      INGEST_SQL.raw,
       raw.id,
       raw.source,
       raw.kind,
@@ -194,7 +221,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     const created: Array<{ id: string; name: string }> = []
     for (const { signal, destinations } of d.signals) {
       const ins = run(
-        'INSERT OR IGNORE INTO signals (id, event_id, name, data_set_id, occurred_at, value, currency, body, created_at) VALUES (?,?,?,?,?,?,?,?,?)',
+        INGEST_SQL.signal,
         signal.id,
         signal.eventId,
         signal.name,
@@ -258,7 +285,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       const callId = ev.ext?.call?.call_id ?? null
       const body = JSON.stringify(ev)
       const inserted = run(
-        'INSERT INTO events (id, raw_id, dedup_key, status, duplicate_of, data_set_id, event_type, occurred_at, call_id, body, created_at) VALUES (?,?,?,?,NULL,?,?,?,?,?,?) ON CONFLICT (dedup_key) DO NOTHING',
+        INGEST_SQL.event,
         eventId,
         req.raw.id,
         item.dedupKey ?? null,
