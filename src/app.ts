@@ -131,13 +131,15 @@ export async function createApp(opts: AppOptions) {
     apiKeys: config.api_keys.map((k) => k.key),
     async ingest(raw, items, result?: IngestRequest['result']) {
       const t = now()
-      // what derive decided, seen on its way to the store, for the attribution counters after the commit
-      const attributions: string[] = []
+      // what derive decided, seen on its way to the store, for the attribution counters after the commit. A
+      // store may derive an item more than once (a transaction run again), so only the derivation of the
+      // event that was stored counts
+      const attributions = new Map<string, string>()
       const observed = items.map((item) => ({
         ...item,
         derive(ctx: Parameters<typeof item.derive>[0]) {
           const d = item.derive(ctx)
-          if (d.attribution) attributions.push(d.attribution)
+          if (d.attribution) attributions.set(ctx.eventId, d.attribution)
           return d
         },
       }))
@@ -150,7 +152,10 @@ export async function createApp(opts: AppOptions) {
         },
         t,
       )
-      for (const method of attributions) metrics.attributions.inc({ method })
+      for (const o of res.outcomes) {
+        const method = attributions.get(o.eventId)
+        if (method) metrics.attributions.inc({ method })
+      }
       engine.enqueue(res.leased)
       if (res.pendingDestinations.length) engine.wake(res.pendingDestinations)
       for (const o of res.outcomes)

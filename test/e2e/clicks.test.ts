@@ -143,5 +143,7 @@ routes: [ { signals: [call_connected, "disposition:*"], to: [pb] } ]
     assert.equal(new URL(hit.url, 'http://x').searchParams.get('g'), 'FORM_gclid_0123456789')
     const metrics = (await app.get('/metrics')).text
     assert.match(metrics, /closeloop_dni_assignments_total\{campaign="mortgage",result="pooled"\} [1-9]/)
+    // counted once per answered call, however often a store derived it
+    assert.match(metrics, /closeloop_call_attribution_total\{method="phone"\} 1\n/)
   })
 })

@@ -32,18 +32,45 @@ const count = (db: DatabaseSync) =>
   Number((db.prepare('SELECT count(*) AS n FROM rows').get() as { n: number }).n)
 
 describe('writer', () => {
-  test('operations of one turn share a transaction; a failing one rolls back alone', async () => {
+  test('operations of one turn share a transaction, each run once', async () => {
     const { db, path } = durableFile()
     const writer = createWriter(db, { walPath: `${path}-wal` })
     const insert = db.prepare('INSERT INTO rows (id, body) VALUES (?, ?)')
+    let runs = 0
+    const ids = await Promise.all(
+      [1, 2, 3].map((id) =>
+        writer.run(() => {
+          runs++
+          insert.run(id, 'x')
+          return id
+        }),
+      ),
+    )
+    assert.deepEqual(ids, [1, 2, 3])
+    assert.equal(runs, 3)
+    assert.equal(count(db), 3)
+    assert.equal(writer.stats().transactions, 1)
+    db.close()
+  })
+
+  test('a failing operation rolls back alone; the others run again and are written once', async () => {
+    const { db, path } = durableFile()
+    const writer = createWriter(db, { walPath: `${path}-wal` })
+    const insert = db.prepare('INSERT INTO rows (id, body) VALUES (?, ?)')
+    let runsOfFirst = 0
     const results = await Promise.allSettled([
-      writer.run(() => insert.run(1, 'a')),
+      writer.run(() => {
+        runsOfFirst++
+        insert.run(1, 'a')
+      }),
       writer.run(() => {
         insert.run(2, 'b')
         insert.run(1, 'duplicate') // fails: its own row 2 must not stay either
       }),
       writer.run(() => insert.run(3, 'c')),
     ])
+    // first without savepoints, then (after the failure) the batch again with one savepoint per operation
+    assert.equal(runsOfFirst, 2)
     assert.deepEqual(
       results.map((r) => r.status),
       ['fulfilled', 'rejected', 'fulfilled'],
