@@ -17,7 +17,12 @@ import { join } from 'node:path'
 import type { EcapiEvent } from '../../src/model/ecapi.ts'
 import { ecapiItem } from '../../src/pipeline/ecapi.ts'
 import { newId } from '../../src/store/ids.ts'
-import { CHECKPOINT_EVERY, INGEST_SQL, openSqliteDatabase } from '../../src/store/sqlite/index.ts'
+import {
+  CHECKPOINT_EVERY,
+  INGEST_SQL,
+  openSqliteDatabase,
+  signalValues,
+} from '../../src/store/sqlite/index.ts'
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.ts'
 import { createWriter } from '../../src/store/sqlite/writer.ts'
 import { forgetTempDir, trackTempDir } from './children.ts'
@@ -78,17 +83,7 @@ function rowsFor(now: number): Rows {
       body,
       now,
     ],
-    signal: [
-      signal.id,
-      eventId,
-      signal.name,
-      signal.dataSetId,
-      signal.occurredAt,
-      signal.value ?? null,
-      signal.currency ?? null,
-      JSON.stringify(signal),
-      now,
-    ],
+    signal: signalValues(signal, now),
     raw: [rawId, 'ecapi', 'events', now, 'application/json', HEADERS, body, 200, JSON.stringify(result)],
   }
 }

@@ -51,6 +51,21 @@ export const INGEST_SQL = {
     'INSERT OR IGNORE INTO signals (id, event_id, name, data_set_id, occurred_at, value, currency, body, created_at) VALUES (?,?,?,?,?,?,?,?,?)',
 } as const
 
+/** The parameters of `INGEST_SQL.signal`. */
+export function signalValues(signal: Signal, now: number): Array<string | number | null> {
+  return [
+    signal.id,
+    signal.eventId,
+    signal.name,
+    signal.dataSetId,
+    signal.occurredAt,
+    signal.value ?? null,
+    signal.currency ?? null,
+    JSON.stringify(signal),
+    now,
+  ]
+}
+
 export interface SqliteOptions {
   /** FULL: durable at ack (default). NORMAL: survives a process crash, not a power loss; faster. */
   synchronous?: 'FULL' | 'NORMAL'
@@ -220,18 +235,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       )
     const created: Array<{ id: string; name: string }> = []
     for (const { signal, destinations } of d.signals) {
-      const ins = run(
-        INGEST_SQL.signal,
-        signal.id,
-        signal.eventId,
-        signal.name,
-        signal.dataSetId,
-        signal.occurredAt,
-        signal.value ?? null,
-        signal.currency ?? null,
-        JSON.stringify(signal),
-        now,
-      )
+      const ins = run(INGEST_SQL.signal, ...signalValues(signal, now))
       // the same signal derived again (a repeated callback in another dedup bucket) sends nothing new
       if (Number(ins.changes) === 0) continue
       created.push({ id: signal.id, name: signal.name })
