@@ -175,7 +175,8 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
 
   /** After `runAll` failed: the same batch from the start, each operation in a savepoint. */
   function runAgain(batch: Pending[]): Settled[] {
-    rollback.run()
+    // some errors (a full disk, I/O) end the transaction themselves
+    if (db.isTransaction) rollback.run()
     begin.run()
     return runEach(batch)
   }
