@@ -19,8 +19,10 @@ import { ecapiItem } from '../../src/pipeline/ecapi.ts'
 import { newId } from '../../src/store/ids.ts'
 import {
   CHECKPOINT_EVERY,
+  eventValues,
   INGEST_SQL,
   openSqliteDatabase,
+  rawValues,
   signalValues,
 } from '../../src/store/sqlite/index.ts'
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.ts'
@@ -47,13 +49,13 @@ interface Rows {
 }
 
 /** What closeloop stores as the request headers of the benchmark's requests (credentials redacted). */
-const HEADERS = JSON.stringify({
+const HEADERS = {
   host: '127.0.0.1:8787',
   connection: 'keep-alive',
   authorization: '[redacted]',
   'content-type': 'application/json',
   'content-length': '141',
-})
+}
 
 const PIPELINE = { routes: [], activeDestinations: new Set<string>(), consentDefault: 'granted' as const }
 
@@ -70,21 +72,21 @@ function rowsFor(now: number): Rows {
     rejected: 0,
     results: [{ index: 0, status: 'accepted', event_id: eventId, signals: [signal.id] }],
   }
+  const raw = {
+    id: rawId,
+    source: 'ecapi',
+    kind: 'events',
+    receivedAt: now,
+    contentType: 'application/json',
+    headers: HEADERS,
+    body,
+    status: 200,
+    result,
+  }
   return {
-    event: [
-      eventId,
-      rawId,
-      item.dedupKey ?? null,
-      'accepted',
-      event.data_set_id,
-      event.event_type,
-      event.timestamp,
-      null,
-      body,
-      now,
-    ],
+    event: eventValues(eventId, rawId, item, body, now),
     signal: signalValues(signal, now),
-    raw: [rawId, 'ecapi', 'events', now, 'application/json', HEADERS, body, 200, JSON.stringify(result)],
+    raw: rawValues(raw),
   }
 }
 

@@ -51,9 +51,8 @@ export const pgTwoNodes: Scenario = {
       for (const count of [1, 2]) {
         // the second node starts only for its rounds: running, it would claim and deliver half of the one-node
         // rounds' work (woken by their NOTIFYs) while its CPU went uncounted
-        const n = nodes.length + 1
         const node = await startCloseloop({
-          name: `closeloop-${n}`,
+          name: `closeloop-${count}`,
           postgres: db.url,
           destinations: {
             pb: {

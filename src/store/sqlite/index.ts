@@ -23,6 +23,7 @@ import type {
   DeriveContext,
   Derived,
   ForgetRequest,
+  IngestItem,
   IngestRequest,
   IngestResult,
   ItemOutcome,
@@ -50,6 +51,44 @@ export const INGEST_SQL = {
   signal:
     'INSERT OR IGNORE INTO signals (id, event_id, name, data_set_id, occurred_at, value, currency, body, created_at) VALUES (?,?,?,?,?,?,?,?,?)',
 } as const
+
+/** The parameters of `INGEST_SQL.raw`. */
+export function rawValues(raw: RawInput): Array<string | number | null> {
+  return [
+    raw.id,
+    raw.source,
+    raw.kind,
+    raw.receivedAt,
+    raw.contentType ?? null,
+    JSON.stringify(raw.headers),
+    raw.body,
+    raw.status ?? null,
+    raw.result === undefined ? null : JSON.stringify(raw.result),
+  ]
+}
+
+/** The parameters of `INGEST_SQL.event`: `item`'s event, accepted as `eventId` if its key is unseen. */
+export function eventValues(
+  eventId: string,
+  rawId: string,
+  item: IngestItem,
+  body: string,
+  now: number,
+): Array<string | number | null> {
+  const ev = item.event
+  return [
+    eventId,
+    rawId,
+    item.dedupKey ?? null,
+    'accepted',
+    ev.data_set_id,
+    ev.event_type,
+    ev.timestamp,
+    ev.ext?.call?.call_id ?? null,
+    body,
+    now,
+  ]
+}
 
 /** The parameters of `INGEST_SQL.signal`. */
 export function signalValues(signal: Signal, now: number): Array<string | number | null> {
@@ -149,18 +188,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   }
 
   function insertRaw(raw: RawInput) {
-    run(
-      INGEST_SQL.raw,
-      raw.id,
-      raw.source,
-      raw.kind,
-      raw.receivedAt,
-      raw.contentType ?? null,
-      JSON.stringify(raw.headers),
-      raw.body,
-      raw.status ?? null,
-      raw.result === undefined ? null : JSON.stringify(raw.result),
-    )
+    run(INGEST_SQL.raw, ...rawValues(raw))
   }
 
   function loadJourney(ref: { key?: string; aliases?: string[] } | undefined): JourneyState | undefined {
@@ -288,19 +316,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       const ev = item.event
       const callId = ev.ext?.call?.call_id ?? null
       const body = JSON.stringify(ev)
-      const inserted = run(
-        INGEST_SQL.event,
-        eventId,
-        req.raw.id,
-        item.dedupKey ?? null,
-        'accepted',
-        ev.data_set_id,
-        ev.event_type,
-        ev.timestamp,
-        callId,
-        body,
-        now,
-      )
+      const inserted = run(INGEST_SQL.event, ...eventValues(eventId, req.raw.id, item, body, now))
       if (Number(inserted.changes) === 0) {
         const existing = String(get('SELECT id FROM events WHERE dedup_key = ?', item.dedupKey ?? null)?.id)
         run(
