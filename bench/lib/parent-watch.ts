@@ -4,8 +4,13 @@
  * Ctrl-C and errors; this covers the parent being SIGKILLed or crashing hard, so no server is ever orphaned
  * holding a port and a SQLite file.
  */
-process.stdin.on('end', () => process.exit(0))
-process.stdin.on('error', () => process.exit(0))
-process.stdin.resume()
-// stdin must not keep a child alive that would otherwise finish on its own
-process.stdin.unref?.()
+import { isMainThread } from 'node:worker_threads'
+
+// a worker thread's stdin ends at once, and its process.exit would end that thread
+if (isMainThread) {
+  process.stdin.on('end', () => process.exit(0))
+  process.stdin.on('error', () => process.exit(0))
+  process.stdin.resume()
+  // stdin must not keep a child alive that would otherwise finish on its own
+  process.stdin.unref?.()
+}

@@ -1,7 +1,7 @@
 /**
  * The floor under (a): the CPU that the rows of one single-event ingest cost in SQLite, with nothing else
  * around them. The store's own pieces run in the bench process: its pragmas and migrations, its group-commit
- * writer (a savepoint per operation, one fdatasync of the WAL per commit, its checkpoint interval) and its
+ * writer (one fdatasync of the WAL per commit, its checkpoint interval and checkpointer thread) and its
  * three ingest statements. There is no HTTP, no validation, no pipeline and no `ingestOp` bookkeeping: every
  * row (raw input, event, signal) is built and stringified before the clock starts. The signal is the one the
  * real pipeline derives for the benchmark's event (consent explanations included).
@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import type { EcapiEvent } from '../../src/model/ecapi.ts'
 import { ecapiItem } from '../../src/pipeline/ecapi.ts'
 import { newId } from '../../src/store/ids.ts'
+import { createCheckpointer } from '../../src/store/sqlite/checkpointer.ts'
 import {
   CHECKPOINT_EVERY,
   eventValues,
@@ -97,7 +98,11 @@ export async function measureStoreFloor(opts: { events: number; concurrency: num
   const { db } = openSqliteDatabase(path)
   try {
     for (const m of SQLITE_MIGRATIONS) db.exec(m.sql)
-    const writer = createWriter(db, { walPath: `${path}-wal`, checkpointEvery: CHECKPOINT_EVERY })
+    const writer = createWriter(db, {
+      walPath: `${path}-wal`,
+      checkpointEvery: CHECKPOINT_EVERY,
+      checkpointer: createCheckpointer(path),
+    })
     const insert = {
       event: db.prepare(INGEST_SQL.event),
       signal: db.prepare(INGEST_SQL.signal),
@@ -124,6 +129,7 @@ export async function measureStoreFloor(opts: { events: number; concurrency: num
     const cpu = process.cpuUsage(cpu0)
     const seconds = (performance.now() - t0) / 1000
     const after = writer.stats()
+    await writer.close()
     const n = opts.events
     return {
       events: n,

@@ -35,6 +35,7 @@ import type {
   TimerJob,
   Trace,
 } from '../types.ts'
+import { createCheckpointer } from './checkpointer.ts'
 import { SQLITE_MIGRATIONS } from './migrations.ts'
 import { createWriter } from './writer.ts'
 
@@ -147,6 +148,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       ? {
           walPath: `${path}-wal`,
           checkpointEvery: CHECKPOINT_EVERY,
+          checkpointer: createCheckpointer(path),
         }
       : {},
   )
@@ -913,7 +915,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       get('SELECT 1 AS ok')
     },
     async close() {
-      await writer.run(() => undefined)
+      await writer.close()
       // closing the last connection checkpoints and deletes the WAL: the main file must be synced first
       if (durable) db.exec('PRAGMA synchronous = FULL')
       db.close()

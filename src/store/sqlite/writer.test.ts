@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { after, describe, test } from 'node:test'
+import { createCheckpointer } from './checkpointer.ts'
 import { createWriter } from './writer.ts'
 
 const dirs: string[] = []
@@ -84,27 +85,83 @@ describe('writer', () => {
     db.close()
   })
 
+  const walFrames = (db: DatabaseSync) =>
+    (db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as { log: number }).log
+
   for (const [what, every] of [
     ['operations', { operations: 10, rows: 1e9 }],
     ['rows', { operations: 1e9, rows: 1000 }],
   ] as const)
-    test(`a checkpoint every so many ${what} lets the WAL start over`, async () => {
+    test(`a checkpoint every so many ${what} runs on its thread and lets the WAL start over`, async () => {
       const { db, path } = durableFile()
-      const writer = createWriter(db, { walPath: `${path}-wal`, checkpointEvery: every })
+      const writer = createWriter(db, {
+        walPath: `${path}-wal`,
+        checkpointEvery: every,
+        checkpointer: createCheckpointer(path),
+      })
       const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
       const body = 'x'.repeat(1500)
-      // 40 operations of 100 rows: a checkpoint after every 10th operation (1,000 rows)
-      for (let i = 0; i < 40; i++)
-        await writer.run(() => {
-          for (let k = 0; k < 100; k++) insert.run(body)
-        })
-      const state = db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as {
-        log: number
-        checkpointed: number
+      const op = () => {
+        for (let k = 0; k < 100; k++) insert.run(body)
       }
-      assert.equal(count(db), 4000)
-      // the WAL restarted after the third checkpoint: it holds the frames of the last ten operations only
-      assert.ok(state.log < 1000, `WAL holds ${state.log} frames`)
+      // 10 operations of 100 rows: the 10th reaches both thresholds and starts a checkpoint
+      for (let i = 0; i < 10; i++) await writer.run(op)
+      await writer.idle()
+      assert.equal(writer.stats().checkpoints, 1)
+      // every frame is in the main file, so the next commit starts the WAL over: it holds that commit alone
+      await writer.run(op)
+      const frames = walFrames(db)
+      assert.ok(frames > 0 && frames < 100, `WAL holds ${frames} frames`)
+      await writer.close()
+      assert.equal(count(db), 1100)
       db.close()
     })
+
+  test('commits go on during the copy; the last pass holds them, and the WAL still starts over', async () => {
+    const { db, path } = durableFile()
+    const writer = createWriter(db, {
+      walPath: `${path}-wal`,
+      checkpointEvery: { operations: 10, rows: 1e9 },
+      checkpointer: createCheckpointer(path),
+    })
+    const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
+    const body = 'x'.repeat(1500)
+    const op = () => {
+      for (let k = 0; k < 100; k++) insert.run(body)
+    }
+    // one operation in flight at every moment, as under steady load: checkpoints run beside commits
+    let ops = 0
+    while (writer.stats().checkpoints < 3 && ops < 5_000) {
+      await writer.run(op)
+      ops++
+    }
+    assert.equal(writer.stats().checkpoints, 3)
+    await writer.idle()
+    await writer.run(op)
+    // an operation writes ~50 frames: without restarts the WAL would hold every operation's (thousands)
+    const frames = walFrames(db)
+    assert.ok(frames < 300, `WAL holds ${frames} frames after ${ops} operations`)
+    await writer.close()
+    assert.equal(count(db), (ops + 1) * 100)
+    db.close()
+  })
+
+  test('if the checkpointer thread fails, the writer checkpoints on its own connection', async () => {
+    const { db, path } = durableFile()
+    const writer = createWriter(db, {
+      walPath: `${path}-wal`,
+      checkpointEvery: { operations: 2, rows: 1e9 },
+      // the thread cannot open this path: every checkpoint it is asked for fails
+      checkpointer: createCheckpointer(join(path, 'not-a-directory', 'w.db')),
+    })
+    const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
+    for (let i = 0; i < 10; i++) await writer.run(() => insert.run('x'))
+    await writer.idle()
+    assert.ok(writer.stats().checkpoints >= 1)
+    await writer.run(() => insert.run('x'))
+    assert.ok(walFrames(db) < 5, 'the WAL started over')
+    await writer.close()
+    assert.equal(count(db), 11)
+    db.close()
+  })
 })

@@ -10,19 +10,18 @@
  * is parsed and no conversion is sent (the benchmark measured the commit at 27–33 % of the server's samples).
  * So in durable mode SQLite itself does not sync (`synchronous = OFF`); after COMMIT the writer fdatasyncs the
  * WAL file on libuv's thread pool and settles every batch committed before that sync began. Operations that
- * arrive while a sync is in flight wait, then commit together when it ends (see `schedule`). Checkpoints, which
- * must make the main file durable before the WAL is reused, run with `synchronous = FULL` (see `checkpoint`).
+ * arrive while a sync is in flight wait, then commit together when it ends (see `schedule`).
  *
- * Checkpoints stay on this connection: run on a worker thread with a connection of its own, they took the
- * event loop's share of checkpointing away (20 % of an in-process profile) but cost more CPU per request in
- * the server benchmark (0.184 against 0.160 ms) and slowed batch ingest round after round (14,000 → 9,900
- * events/s), so they were taken out again.
+ * Checkpoints, which copy the WAL into the main file and make it durable before the WAL is reused, run on a
+ * thread of their own (checkpointer.ts) while commits go on; see `checkpoint` for how the WAL still starts
+ * over under a steady stream of commits.
  *
  * Nothing else runs while a transaction is open, so readers never see a half-written request and the one
  * connection needs no lock of its own.
  */
 import { fdatasync, openSync } from 'node:fs'
 import type { DatabaseSync } from 'node:sqlite'
+import type { Checkpointer } from './checkpointer.ts'
 
 interface Pending {
   op: () => unknown
@@ -39,10 +38,12 @@ interface Settled {
 export interface Writer {
   /** Queues `op` for the next transaction. It may run twice (see `flush`): it must touch nothing else. */
   run<T>(op: () => T): Promise<T>
-  /** Settles once everything queued so far is durable. */
-  drain(): Promise<void>
-  /** Transactions, operations and WAL syncs so far, for the benchmark and metrics. */
-  stats(): { transactions: number; operations: number; syncs: number }
+  /** Settles once everything queued so far is durable and no checkpoint runs. */
+  idle(): Promise<void>
+  /** `idle`, then stops the checkpointer. */
+  close(): Promise<void>
+  /** Transactions, operations, WAL syncs and checkpoints so far, for the benchmark, metrics and tests. */
+  stats(): { transactions: number; operations: number; syncs: number; checkpoints: number }
 }
 
 export interface WriterOptions {
@@ -50,8 +51,10 @@ export interface WriterOptions {
   walPath?: string
   /**
    * When a checkpoint runs: after so many operations or so many changed rows, whichever comes first.
-   * Each checkpoint writes the hot index pages to the main file and fsyncs it on the event loop, so the
-   * fewer the better, as long as the WAL stays a few hundred MB at most. Single-event requests (3 rows
+   * Each checkpoint writes the hot index pages to the main file and fsyncs it, so the fewer the better, as
+   * long as the WAL stays a few hundred MB at most (a page read searches the WAL's index first, so a WAL that
+   * never starts over makes every statement slower). The measurements below were taken when checkpoints
+   * still ran on the event loop. Single-event requests (3 rows
    * each) reach the operation count; batches of 100 events (~200 rows each) the row count. Measured with
    * 32 single-event connections, every 1,000 operations: 7,780–8,067 req/s, p99 25 ms; every 4,000:
    * 8,655–8,803, p99 7–10 ms; every 16,000: 9,040–9,143, p99 6–7 ms. Batches of 100 kept ~19,500 events/s
@@ -59,6 +62,8 @@ export interface WriterOptions {
    * rows, they fell from 14,100 to 10,100 events/s.
    */
   checkpointEvery?: { operations: number; rows: number }
+  /** Runs the checkpoints `checkpointEvery` asks for (required with it). */
+  checkpointer?: Checkpointer
 }
 
 export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer {
@@ -72,6 +77,11 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
   let awaitingSync: Settled[] = []
   let opsSinceCheckpoint = 0
   let rowsAtCheckpoint = 0
+  let checkpoints = 0
+  /** 'copying': commits go on meanwhile; 'finishing': commits wait for the last pass (see `checkpoint`). */
+  let checkpointing: 'no' | 'copying' | 'finishing' = 'no'
+  let committedWhileCopying = false
+  let checkpointDone: Promise<void> = Promise.resolve()
 
   function settle(list: Settled[]) {
     for (const s of list) {
@@ -114,12 +124,49 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
    * single-event requests, transactions grew from ~10 to ~16 operations, one per sync.
    */
   function schedule() {
-    if (scheduled || syncing || queue.length === 0) return
+    if (scheduled || syncing || checkpointing === 'finishing' || queue.length === 0) return
     scheduled = true
     setImmediate(flush)
   }
 
-  function checkpoint() {
+  /**
+   * The WAL starts over only at a commit that finds every frame of it copied. Under a steady stream of
+   * commits, a copy that runs beside them never catches up: the WAL grew round after round and batch ingest
+   * slowed from 14,000 to 9,900 events/s when checkpoints first ran on a thread. So when commits happened
+   * during the copy, they wait for a second pass, which copies only their frames and syncs the main file;
+   * the next commit then starts the WAL over. Under bench (a) (15,000 single events/s, a checkpoint every
+   * ~0.5 s) the first pass took 28–38 ms beside the commits and the second 13–24 ms, with the event loop
+   * free all along; on the loop, one checkpoint held everything for 25–31 ms.
+   */
+  function checkpoint(cp: Checkpointer) {
+    checkpointing = 'copying'
+    committedWhileCopying = false
+    opsSinceCheckpoint = 0
+    rowsAtCheckpoint = totalChanges()
+    const finish = () => {
+      checkpointing = 'finishing'
+      return cp.checkpoint()
+    }
+    checkpointDone = cp
+      .checkpoint()
+      .then((r) => (committedWhileCopying || r.checkpointed < r.log ? finish() : r))
+      // if the thread fails, this connection checkpoints, stalling the loop as before, but the WAL stays bounded
+      .catch(checkpointHere)
+      .then(
+        () => {
+          checkpoints++
+        },
+        // both failed (a full disk?): the WAL keeps every frame, and the next checkpoint tries again
+        () => undefined,
+      )
+      .finally(() => {
+        checkpointing = 'no'
+        schedule()
+      })
+  }
+
+  /** A checkpoint on the writer's connection, on the event loop: the fallback when the thread fails. */
+  function checkpointHere() {
     // the main file must be durable before the WAL it came from is reused
     db.exec('PRAGMA synchronous = FULL')
     try {
@@ -127,8 +174,6 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     } finally {
       db.exec('PRAGMA synchronous = OFF')
     }
-    opsSinceCheckpoint = 0
-    rowsAtCheckpoint = totalChanges()
   }
 
   const changes = db.prepare('SELECT total_changes() AS n')
@@ -190,6 +235,8 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
    */
   function flush() {
     scheduled = false
+    // a flush scheduled before the last pass of a checkpoint began waits for its end (which schedules again)
+    if (checkpointing === 'finishing') return
     const batch = queue
     queue = []
     if (batch.length === 0) return
@@ -209,6 +256,7 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     }
     transactions++
     operations += batch.length
+    if (checkpointing === 'copying') committedWhileCopying = true
     if (!opts.walPath) {
       settle(results)
       return
@@ -217,8 +265,18 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     sync()
     opsSinceCheckpoint += batch.length
     const every = opts.checkpointEvery
-    if (every && (opsSinceCheckpoint >= every.operations || totalChanges() - rowsAtCheckpoint >= every.rows))
-      checkpoint()
+    if (
+      opts.checkpointer &&
+      every &&
+      checkpointing === 'no' &&
+      (opsSinceCheckpoint >= every.operations || totalChanges() - rowsAtCheckpoint >= every.rows)
+    )
+      checkpoint(opts.checkpointer)
+  }
+
+  async function idle() {
+    await run(() => undefined)
+    await checkpointDone
   }
 
   function run<T>(op: () => T): Promise<T> {
@@ -230,7 +288,11 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
 
   return {
     run,
-    drain: () => run(() => undefined),
-    stats: () => ({ transactions, operations, syncs }),
+    idle,
+    async close() {
+      await idle()
+      await opts.checkpointer?.close()
+    },
+    stats: () => ({ transactions, operations, syncs, checkpoints }),
   }
 }
