@@ -88,22 +88,28 @@ describe('writer', () => {
   const walFrames = (db: DatabaseSync) =>
     (db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as { log: number }).log
 
+  /** A durable writer that checkpoints `every` so often; `op` writes 100 rows of 1,500 bytes (~50 frames). */
+  function checkpointing(every: { operations: number; rows: number }) {
+    const { db, path } = durableFile()
+    const writer = createWriter(db, {
+      walPath: `${path}-wal`,
+      checkpointEvery: every,
+      checkpointer: createCheckpointer(path),
+    })
+    const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
+    const body = 'x'.repeat(1500)
+    const op = () => {
+      for (let k = 0; k < 100; k++) insert.run(body)
+    }
+    return { db, writer, op }
+  }
+
   for (const [what, every] of [
     ['operations', { operations: 10, rows: 1e9 }],
     ['rows', { operations: 1e9, rows: 1000 }],
   ] as const)
     test(`a checkpoint every so many ${what} runs on its thread and lets the WAL start over`, async () => {
-      const { db, path } = durableFile()
-      const writer = createWriter(db, {
-        walPath: `${path}-wal`,
-        checkpointEvery: every,
-        checkpointer: createCheckpointer(path),
-      })
-      const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
-      const body = 'x'.repeat(1500)
-      const op = () => {
-        for (let k = 0; k < 100; k++) insert.run(body)
-      }
+      const { db, writer, op } = checkpointing(every)
       // 10 operations of 100 rows: the 10th reaches both thresholds and starts a checkpoint
       for (let i = 0; i < 10; i++) await writer.run(op)
       await writer.idle()
@@ -118,18 +124,9 @@ describe('writer', () => {
     })
 
   test('commits go on during the copy; the last pass holds them, and the WAL still starts over', async () => {
-    const { db, path } = durableFile()
-    const writer = createWriter(db, {
-      walPath: `${path}-wal`,
-      checkpointEvery: { operations: 10, rows: 1e9 },
-      checkpointer: createCheckpointer(path),
-    })
-    const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
-    const body = 'x'.repeat(1500)
-    const op = () => {
-      for (let k = 0; k < 100; k++) insert.run(body)
-    }
-    // one operation in flight at every moment, as under steady load: checkpoints run beside commits
+    const { db, writer, op } = checkpointing({ operations: 10, rows: 1e9 })
+    // one operation in flight at every moment, as under steady load: checkpoints run beside commits (the
+    // thread's start alone outlasts several), so without the last pass the WAL would never be all copied
     let ops = 0
     while (writer.stats().checkpoints < 3 && ops < 5_000) {
       await writer.run(op)
@@ -138,7 +135,7 @@ describe('writer', () => {
     assert.equal(writer.stats().checkpoints, 3)
     await writer.idle()
     await writer.run(op)
-    // an operation writes ~50 frames: without restarts the WAL would hold every operation's (thousands)
+    // without restarts the WAL would hold every operation's frames (thousands)
     const frames = walFrames(db)
     assert.ok(frames < 300, `WAL holds ${frames} frames after ${ops} operations`)
     await writer.close()
