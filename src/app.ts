@@ -49,7 +49,7 @@ export async function createApp(opts: AppOptions) {
     })
   const store = opts.store ?? (await openStore(config.store ?? { sqlite: './data/closeloop.db' }))
   await store.migrate()
-  const metrics = createMetrics()
+  const metrics = createMetrics({ writes: () => store.writes() })
   const token = `node_${randomBytes(8).toString('hex')}`
 
   const clients: HttpClient[] = []

@@ -2,9 +2,45 @@
  * Prometheus metrics. One registry per app instance (tests run several apps in one process).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { StoreWrites } from '../store/types.ts'
 
-export function createMetrics() {
+/** `writes`: the store's writer counters, read at each scrape. */
+export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
   const registry = new Registry()
+  const writes = opts.writes
+  if (writes) {
+    new Counter({
+      name: 'closeloop_store_transactions_total',
+      help: 'Transactions the store committed (group commit: one carries the writes of many requests)',
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(writes().transactions)
+      },
+    })
+    new Counter({
+      name: 'closeloop_store_operations_total',
+      help: "Writes (one per request or delivery batch) the store's transactions carried",
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(writes().operations)
+      },
+    })
+    new Counter({
+      name: 'closeloop_sqlite_checkpoints_total',
+      help: 'WAL checkpoints by where they ran: thread (normal) or writer (the fallback, which stalls the event loop)',
+      labelNames: ['on'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        const c = writes().checkpoints
+        if (!c) return
+        this.inc({ on: 'thread' }, c.thread)
+        this.inc({ on: 'writer' }, c.writer)
+      },
+    })
+  }
   const ingested = new Counter({
     name: 'closeloop_ingest_events_total',
     help: 'Events received, by source and result (accepted, duplicate, rejected)',

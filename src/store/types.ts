@@ -168,6 +168,18 @@ export interface DeliveryQuery {
   after?: string
 }
 
+/** Counters of the store's group-commit writer. */
+export interface StoreWrites {
+  /** Transactions committed, and the operations (one per request's write) they carried together. */
+  transactions: number
+  operations: number
+  /**
+   * SQLite's WAL checkpoints, by where they ran: on their own thread, or (the fallback when that thread
+   * fails) on the writer's connection, which stalls the event loop while it copies.
+   */
+  checkpoints?: { thread: number; writer: number }
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres'
   migrate(): Promise<void>
@@ -236,6 +248,8 @@ export interface Store {
   takeProbe(destination: string, openedAt: number, untilMs: number, now: number): Promise<boolean>
   /** Counts for /metrics and the dashboard. */
   counts(): Promise<{ deliveries: Record<string, number>; events: number; signals: number }>
+  /** What the store's writer has done since it opened, for /metrics. */
+  writes(): StoreWrites
   ping(): Promise<void>
   /** Other nodes created work (LISTEN/NOTIFY on PostgreSQL); `[]` means "maybe missed something: sweep". */
   onWake?(cb: (destinations: string[]) => void): () => void

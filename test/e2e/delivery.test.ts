@@ -308,6 +308,13 @@ routes: [ { signals: ["*"], to: [dry] } ]
     const m = await app.get('/metrics')
     assert.match(m.text, /closeloop_ingest_events_total\{source="ecapi",result="accepted"\}/)
     assert.match(m.text, /closeloop_ingest_to_delivered_seconds_bucket/)
+    // the store's writer: group commit carries at least one write per transaction; no checkpoint is due yet
+    const counter = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m.text)?.[1])
+    const transactions = counter('closeloop_store_transactions_total')
+    assert.ok(transactions > 0)
+    assert.ok(counter('closeloop_store_operations_total') >= transactions)
+    assert.match(m.text, /closeloop_sqlite_checkpoints_total\{on="thread"\} 0/)
+    assert.match(m.text, /closeloop_sqlite_checkpoints_total\{on="writer"\} 0/)
   })
 })
 

@@ -126,6 +126,10 @@ export async function openPostgresStore(
       return wake.add(cb)
     },
     groupCommitStats: () => writer.stats(),
+    writes() {
+      const { transactions, operations } = writer.stats()
+      return { transactions, operations }
+    },
     async close() {
       if (closed) return
       closed = true

@@ -914,6 +914,10 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     async ping() {
       get('SELECT 1 AS ok')
     },
+    writes() {
+      const { transactions, operations, checkpoints } = writer.stats()
+      return { transactions, operations, checkpoints }
+    },
     async close() {
       await writer.close()
       // closing the last connection checkpoints and deletes the WAL: the main file must be synced first

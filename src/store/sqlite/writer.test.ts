@@ -113,7 +113,7 @@ describe('writer', () => {
       // 10 operations of 100 rows: the 10th reaches both thresholds and starts a checkpoint
       for (let i = 0; i < 10; i++) await writer.run(op)
       await writer.idle()
-      assert.equal(writer.stats().checkpoints, 1)
+      assert.deepEqual(writer.stats().checkpoints, { thread: 1, writer: 0 })
       // every frame is in the main file, so the next commit starts the WAL over: it holds that commit alone
       await writer.run(op)
       const frames = walFrames(db)
@@ -128,11 +128,11 @@ describe('writer', () => {
     // one operation in flight at every moment, as under steady load: checkpoints run beside commits (the
     // thread's start alone outlasts several), so without the last pass the WAL would never be all copied
     let ops = 0
-    while (writer.stats().checkpoints < 3 && ops < 5_000) {
+    while (writer.stats().checkpoints.thread < 3 && ops < 5_000) {
       await writer.run(op)
       ops++
     }
-    assert.equal(writer.stats().checkpoints, 3)
+    assert.deepEqual(writer.stats().checkpoints, { thread: 3, writer: 0 })
     await writer.idle()
     await writer.run(op)
     // without restarts the WAL would hold every operation's frames (thousands)
@@ -154,7 +154,9 @@ describe('writer', () => {
     const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
     for (let i = 0; i < 10; i++) await writer.run(() => insert.run('x'))
     await writer.idle()
-    assert.ok(writer.stats().checkpoints >= 1)
+    const { checkpoints } = writer.stats()
+    assert.equal(checkpoints.thread, 0)
+    assert.ok(checkpoints.writer >= 1)
     await writer.run(() => insert.run('x'))
     assert.ok(walFrames(db) < 5, 'the WAL started over')
     await writer.close()

@@ -42,8 +42,13 @@ export interface Writer {
   idle(): Promise<void>
   /** `idle`, then stops the checkpointer. */
   close(): Promise<void>
-  /** Transactions, operations, WAL syncs and checkpoints so far, for the benchmark, metrics and tests. */
-  stats(): { transactions: number; operations: number; syncs: number; checkpoints: number }
+  /** Transactions, operations, WAL syncs and checkpoints (by where they ran) so far. */
+  stats(): {
+    transactions: number
+    operations: number
+    syncs: number
+    checkpoints: { thread: number; writer: number }
+  }
 }
 
 export interface WriterOptions {
@@ -77,7 +82,7 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
   let awaitingSync: Settled[] = []
   let opsSinceCheckpoint = 0
   let rowsAtCheckpoint = 0
-  let checkpoints = 0
+  const checkpoints = { thread: 0, writer: 0 }
   /** 'copying': commits go on meanwhile; 'finishing': commits wait for the last pass (see `checkpoint`). */
   let checkpointing: 'no' | 'copying' | 'finishing' = 'no'
   let committedWhileCopying = false
@@ -150,12 +155,18 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     checkpointDone = cp
       .checkpoint()
       .then((r) => (committedWhileCopying || r.checkpointed < r.log ? finish() : r))
-      // if the thread fails, this connection checkpoints, stalling the loop as before, but the WAL stays bounded
-      .catch(checkpointHere)
       .then(
         () => {
-          checkpoints++
+          checkpoints.thread++
         },
+        // if the thread fails, this connection checkpoints, stalling the loop as before, but the WAL stays bounded
+        () => {
+          checkpointHere()
+          checkpoints.writer++
+        },
+      )
+      .then(
+        () => undefined,
         // both failed (a full disk?): the WAL keeps every frame, and the next checkpoint tries again
         () => undefined,
       )
@@ -293,6 +304,6 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
       await idle()
       await opts.checkpointer?.close()
     },
-    stats: () => ({ transactions, operations, syncs, checkpoints }),
+    stats: () => ({ transactions, operations, syncs, checkpoints: { ...checkpoints } }),
   }
 }
