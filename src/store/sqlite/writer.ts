@@ -140,8 +140,10 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
    * slowed from 14,000 to 9,900 events/s when checkpoints first ran on a thread. So when commits happened
    * during the copy, they wait for a second pass, which copies only their frames and syncs the main file;
    * the next commit then starts the WAL over. Under bench (a) (15,000 single events/s, a checkpoint every
-   * ~0.5 s) the first pass took 28–38 ms beside the commits and the second 13–24 ms, with the event loop
-   * free all along; on the loop, one checkpoint held everything for 25–31 ms.
+   * ~0.5 s) the first pass took 28–54 ms beside the commits and the second 17–68 ms (longer as the file
+   * grew), with the event loop free all along. The second pass is nearly all the main file's fdatasync (its
+   * copy ~2 ms), so a further pass beside the commits before it did not shorten it (p50 45 and 41 against
+   * 49 and 43 ms). On the loop, one checkpoint held everything for 25–31 ms at 1,000 events/s.
    */
   function checkpoint(cp: Checkpointer) {
     checkpointing = 'copying'
