@@ -12,8 +12,8 @@ import type { Scenario } from './types.ts'
 const CONCURRENCY = 32
 /** DESIGN.md target: closeloop keeps at least 40 % of what a bare JSON server does on the same machine. */
 const GOAL_RATIO = 0.4
-/** Events for the store floor: ~3 s of writes, enough for a few checkpoints (every 8,000 events). */
-const FLOOR_EVENTS = 40_000
+/** Events for the store floor: ~3 s of writes, enough for a few checkpoints (every 16,000 events). */
+const FLOOR_EVENTS = 64_000
 /** Requests waiting on the floor's writer: the server's commits held 10–16 requests under (a)'s load (writer.ts). */
 const FLOOR_CONCURRENCY = 16
 

@@ -112,8 +112,9 @@ export interface SqliteOptions {
 }
 
 /** When the durable writer checkpoints (writer.ts has the measurements). */
-// batches of 100 events change ~200 rows each: 200,000 rows checkpoint them as often as 8,000 single events
-export const CHECKPOINT_EVERY = { operations: 8_000, rows: 200_000 } as const
+// batches of 100 events change ~200 rows each: 200,000 rows checkpoint them every ~1,000 batches; 16,000
+// single events leave a WAL of ~230 MB
+export const CHECKPOINT_EVERY = { operations: 16_000, rows: 200_000 } as const
 
 /**
  * The database file with the store's pragmas. `durable`: SQLite does not sync itself; the writer syncs the

@@ -59,7 +59,10 @@ export interface WriterOptions {
    * Each checkpoint writes the hot index pages to the main file and fsyncs it, so the fewer the better, as
    * long as the WAL stays a few hundred MB at most (a page read searches the WAL's index first, so a WAL that
    * never starts over makes every statement slower). The measurements below were taken when checkpoints
-   * still ran on the event loop. Single-event requests (3 rows
+   * still ran on the event loop. Since they run on a thread, every 16,000 operations instead of 8,000 gave
+   * (a) 15,021 and 15,526 against 14,011 and 14,336 req/s, p99 5.5–5.7 against 7.0–7.2 ms (half as many
+   * second passes, which hold commits); (c)'s p99 at 1,000 events/s moved within its noise (12.8 and 6.7
+   * against 6.7 and 15.6 ms). Single-event requests (3 rows
    * each) reach the operation count; batches of 100 events (~200 rows each) the row count. Measured with
    * 32 single-event connections, every 1,000 operations: 7,780–8,067 req/s, p99 25 ms; every 4,000:
    * 8,655–8,803, p99 7–10 ms; every 16,000: 9,040–9,143, p99 6–7 ms. Batches of 100 kept ~19,500 events/s
