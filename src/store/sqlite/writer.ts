@@ -145,8 +145,9 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
    * the next commit then starts the WAL over. Under bench (a) (15,000 single events/s, a checkpoint every
    * ~0.5 s) the first pass took 28–54 ms beside the commits and the second 17–68 ms (longer as the file
    * grew), with the event loop free all along. The second pass is nearly all the main file's fdatasync (its
-   * copy ~2 ms), so a further pass beside the commits before it did not shorten it (p50 45 and 41 against
-   * 49 and 43 ms). On the loop, one checkpoint held everything for 25–31 ms at 1,000 events/s.
+   * copy ~2 ms), which costs ~25 µs per scattered dirty page on this VM's disk (400 random pages of a 1 GiB
+   * file: 9–12 ms, appended or not), so a further pass beside the commits before it did not shorten it (p50
+   * 45 and 41 against 49 and 43 ms). On the loop, one checkpoint held everything for 25–31 ms at 1,000 events/s.
    */
   function checkpoint(cp: Checkpointer) {
     checkpointing = 'copying'
