@@ -56,18 +56,18 @@ export interface WriterOptions {
   walPath?: string
   /**
    * When a checkpoint runs: after so many operations or so many changed rows, whichever comes first.
-   * Each checkpoint writes the hot index pages to the main file and fsyncs it, so the fewer the better, as
-   * long as the WAL stays a few hundred MB at most (a page read searches the WAL's index first, so a WAL that
-   * never starts over makes every statement slower). The measurements below were taken when checkpoints
-   * still ran on the event loop. Since they run on a thread, every 16,000 operations instead of 8,000 gave
-   * (a) 15,021 and 15,526 against 14,011 and 14,336 req/s, p99 5.5–5.7 against 7.0–7.2 ms (half as many
-   * second passes, which hold commits); (c)'s p99 at 1,000 events/s moved within its noise (12.8 and 6.7
-   * against 6.7 and 15.6 ms). Single-event requests (3 rows
-   * each) reach the operation count; batches of 100 events (~200 rows each) the row count. Measured with
-   * 32 single-event connections, every 1,000 operations: 7,780–8,067 req/s, p99 25 ms; every 4,000:
-   * 8,655–8,803, p99 7–10 ms; every 16,000: 9,040–9,143, p99 6–7 ms. Batches of 100 kept ~19,500 events/s
-   * every 1,000 operations (100,000 events) and fell to 12,700 every 16,000 (a WAL of GBs); every 1,000
-   * rows, they fell from 14,100 to 10,100 events/s.
+   * Single-event requests (3 rows each) reach the operation count; batches of 100 events (~200 rows each)
+   * the row count. Each checkpoint writes the hot index pages to the main file and fsyncs it, so the fewer
+   * the better, as long as the WAL stays a few hundred MB at most: it must start over now and then, or every
+   * commit appends to a growing file.
+   *
+   * With checkpoints on their thread, every 16,000 operations instead of 8,000 gave (a) 15,021 and 15,526
+   * against 14,011 and 14,336 req/s, p99 5.5–5.7 against 7.0–7.2 ms (half as many second passes, which hold
+   * commits); (c)'s p99 at 1,000 events/s moved within its noise (12.8 and 6.7 against 6.7 and 15.6 ms).
+   * Earlier, with checkpoints on the event loop and 32 single-event connections: every 1,000 operations
+   * 7,780–8,067 req/s, p99 25 ms; every 4,000: 8,655–8,803, p99 7–10 ms; every 16,000: 9,040–9,143, p99
+   * 6–7 ms. Batches of 100 kept ~19,500 events/s every 1,000 operations (100,000 events) and fell to 12,700
+   * every 16,000 (a WAL of GBs); every 1,000 rows, they fell from 14,100 to 10,100 events/s.
    */
   checkpointEvery?: { operations: number; rows: number }
   /** Runs the checkpoints `checkpointEvery` asks for (required with it). */
@@ -86,7 +86,7 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
   let opsSinceCheckpoint = 0
   let rowsAtCheckpoint = 0
   const checkpoints = { thread: 0, writer: 0 }
-  /** 'copying': commits go on meanwhile; 'finishing': commits wait for the last pass (see `checkpoint`). */
+  /** 'copying': commits go on meanwhile; 'finishing': they wait for the last pass (see `checkpoint`). */
   let checkpointing: 'no' | 'copying' | 'finishing' = 'no'
   let committedWhileCopying = false
   let checkpointDone: Promise<void> = Promise.resolve()
@@ -147,7 +147,8 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
    * grew), with the event loop free all along. The second pass is nearly all the main file's fdatasync (its
    * copy ~2 ms), which costs ~25 µs per scattered dirty page on this VM's disk (400 random pages of a 1 GiB
    * file: 9–12 ms, appended or not), so a further pass beside the commits before it did not shorten it (p50
-   * 45 and 41 against 49 and 43 ms). On the loop, one checkpoint held everything for 25–31 ms at 1,000 events/s.
+   * 45 and 41 against 49 and 43 ms). On the loop, one checkpoint held everything for 25–31 ms at 1,000
+   * events/s.
    */
   function checkpoint(cp: Checkpointer) {
     checkpointing = 'copying'
@@ -165,7 +166,8 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
         () => {
           checkpoints.thread++
         },
-        // if the thread fails, this connection checkpoints, stalling the loop as before, but the WAL stays bounded
+        // if the thread fails, this connection checkpoints: the loop stalls as before, but the WAL stays
+        // bounded
         () => {
           checkpointHere()
           checkpoints.writer++
