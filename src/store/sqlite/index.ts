@@ -917,7 +917,8 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     },
     writes() {
       const { transactions, operations, checkpoints } = writer.stats()
-      return { transactions, operations, checkpoints }
+      // not durable: SQLite checkpoints inside its own commits, and the writer does not see them
+      return { transactions, operations, checkpoints: durable ? checkpoints : undefined }
     },
     async close() {
       await writer.close()
