@@ -40,6 +40,15 @@ export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
         this.inc({ on: 'writer' }, c.writer)
       },
     })
+    new Counter({
+      name: 'closeloop_sqlite_checkpoint_wait_seconds_total',
+      help: "Time commits waited for checkpoints: each one's last pass (the main file's sync), and fallbacks",
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc((writes().checkpoints?.waitMs ?? 0) / 1000)
+      },
+    })
   }
   const ingested = new Counter({
     name: 'closeloop_ingest_events_total',

@@ -175,9 +175,10 @@ export interface StoreWrites {
   operations: number
   /**
    * SQLite's WAL checkpoints, by where they ran: on their own thread, or (the fallback when that thread
-   * fails) on the writer's connection, which stalls the event loop while it copies.
+   * fails) on the writer's connection, which stalls the event loop while it copies; and how long commits
+   * waited for them in all.
    */
-  checkpoints?: { thread: number; writer: number }
+  checkpoints?: { thread: number; writer: number; waitMs: number }
 }
 
 export interface Store {

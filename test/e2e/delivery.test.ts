@@ -315,6 +315,7 @@ routes: [ { signals: ["*"], to: [dry] } ]
     assert.ok(counter('closeloop_store_operations_total') >= transactions)
     assert.match(m.text, /closeloop_sqlite_checkpoints_total\{on="thread"\} 0/)
     assert.match(m.text, /closeloop_sqlite_checkpoints_total\{on="writer"\} 0/)
+    assert.match(m.text, /^closeloop_sqlite_checkpoint_wait_seconds_total 0$/m)
   })
 })
 

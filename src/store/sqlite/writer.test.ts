@@ -113,7 +113,7 @@ describe('writer', () => {
       // 10 operations of 100 rows: the 10th reaches both thresholds and starts a checkpoint
       for (let i = 0; i < 10; i++) await writer.run(op)
       await writer.idle()
-      assert.deepEqual(writer.stats().checkpoints, { thread: 1, writer: 0 })
+      assert.deepEqual({ ...writer.stats().checkpoints, waitMs: 0 }, { thread: 1, writer: 0, waitMs: 0 })
       // every frame is in the main file, so the next commit starts the WAL over: it holds that commit alone
       await writer.run(op)
       const frames = walFrames(db)
@@ -132,7 +132,10 @@ describe('writer', () => {
       await writer.run(op)
       ops++
     }
-    assert.deepEqual(writer.stats().checkpoints, { thread: 3, writer: 0 })
+    const { thread, writer: onWriter, waitMs } = writer.stats().checkpoints
+    assert.deepEqual([thread, onWriter], [3, 0])
+    // the thread's start alone outlasts a commit, so the first checkpoint had a last pass that held commits
+    assert.ok(waitMs > 0)
     await writer.idle()
     await writer.run(op)
     // without restarts the WAL would hold every operation's frames (thousands)
@@ -157,6 +160,7 @@ describe('writer', () => {
     const { checkpoints } = writer.stats()
     assert.equal(checkpoints.thread, 0)
     assert.ok(checkpoints.writer >= 1)
+    assert.ok(checkpoints.waitMs > 0)
     await writer.run(() => insert.run('x'))
     assert.ok(walFrames(db) < 5, 'the WAL started over')
     await writer.close()

@@ -42,12 +42,15 @@ export interface Writer {
   idle(): Promise<void>
   /** `idle`, then stops the checkpointer. */
   close(): Promise<void>
-  /** Transactions, operations, WAL syncs and checkpoints (by where they ran) so far. */
+  /**
+   * Transactions, operations and WAL syncs so far; checkpoints by where they ran, and `waitMs`, how long
+   * commits waited for them in all (second passes, and fallback checkpoints on the loop).
+   */
   stats(): {
     transactions: number
     operations: number
     syncs: number
-    checkpoints: { thread: number; writer: number }
+    checkpoints: { thread: number; writer: number; waitMs: number }
   }
 }
 
@@ -85,7 +88,7 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
   let awaitingSync: Settled[] = []
   let opsSinceCheckpoint = 0
   let rowsAtCheckpoint = 0
-  const checkpoints = { thread: 0, writer: 0 }
+  const checkpoints = { thread: 0, writer: 0, waitMs: 0 }
   /** 'copying': commits go on meanwhile; 'finishing': they wait for the last pass (see `checkpoint`). */
   let checkpointing: 'no' | 'copying' | 'finishing' = 'no'
   let committedWhileCopying = false
@@ -155,8 +158,10 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     committedWhileCopying = false
     opsSinceCheckpoint = 0
     rowsAtCheckpoint = totalChanges()
+    let waitFrom: number | undefined
     const finish = () => {
       checkpointing = 'finishing'
+      waitFrom = performance.now()
       return cp.checkpoint()
     }
     checkpointDone = cp
@@ -169,6 +174,7 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
         // if the thread fails, this connection checkpoints: the loop stalls as before, but the WAL stays
         // bounded
         () => {
+          waitFrom ??= performance.now()
           checkpointHere()
           checkpoints.writer++
         },
@@ -179,6 +185,7 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
         () => undefined,
       )
       .finally(() => {
+        if (waitFrom !== undefined) checkpoints.waitMs += performance.now() - waitFrom
         checkpointing = 'no'
         schedule()
       })
