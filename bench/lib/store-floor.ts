@@ -17,9 +17,8 @@ import { join } from 'node:path'
 import type { EcapiEvent } from '../../src/model/ecapi.ts'
 import { ecapiItem } from '../../src/pipeline/ecapi.ts'
 import { newId } from '../../src/store/ids.ts'
-import { createCheckpointer } from '../../src/store/sqlite/checkpointer.ts'
 import {
-  CHECKPOINT_EVERY,
+  durableWriterOptions,
   eventValues,
   INGEST_SQL,
   openSqliteDatabase,
@@ -98,11 +97,7 @@ export async function measureStoreFloor(opts: { events: number; concurrency: num
   const { db } = openSqliteDatabase(path)
   try {
     for (const m of SQLITE_MIGRATIONS) db.exec(m.sql)
-    const writer = createWriter(db, {
-      walPath: `${path}-wal`,
-      checkpointEvery: CHECKPOINT_EVERY,
-      checkpointer: createCheckpointer(path),
-    })
+    const writer = createWriter(db, durableWriterOptions(path))
     const insert = {
       event: db.prepare(INGEST_SQL.event),
       signal: db.prepare(INGEST_SQL.signal),

@@ -9,24 +9,32 @@ export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
   const registry = new Registry()
   const writes = opts.writes
   if (writes) {
-    new Counter({
-      name: 'closeloop_store_transactions_total',
-      help: 'Transactions the store committed (group commit: one carries the writes of many requests)',
-      registers: [registry],
-      collect() {
-        this.reset()
-        this.inc(writes().transactions)
-      },
-    })
-    new Counter({
-      name: 'closeloop_store_operations_total',
-      help: "Writes (one per request or delivery batch) the store's transactions carried",
-      registers: [registry],
-      collect() {
-        this.reset()
-        this.inc(writes().operations)
-      },
-    })
+    /** A counter whose value the store keeps: read at each scrape. */
+    const fromStore = (name: string, help: string, read: (w: StoreWrites) => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset()
+          this.inc(read(writes()))
+        },
+      })
+    fromStore(
+      'closeloop_store_transactions_total',
+      'Transactions the store committed (group commit: one carries the writes of many requests)',
+      (w) => w.transactions,
+    )
+    fromStore(
+      'closeloop_store_operations_total',
+      "Writes (one per request or delivery batch) the store's transactions carried",
+      (w) => w.operations,
+    )
+    fromStore(
+      'closeloop_sqlite_checkpoint_wait_seconds_total',
+      "Time commits waited for checkpoints: each one's last pass (the main file's sync), and fallbacks",
+      (w) => (w.checkpoints?.waitMs ?? 0) / 1000,
+    )
     new Counter({
       name: 'closeloop_sqlite_checkpoints_total',
       help: 'WAL checkpoints by where they ran: thread (normal) or writer (the fallback, which stalls the event loop)',
@@ -38,15 +46,6 @@ export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
         if (!c) return
         this.inc({ on: 'thread' }, c.thread)
         this.inc({ on: 'writer' }, c.writer)
-      },
-    })
-    new Counter({
-      name: 'closeloop_sqlite_checkpoint_wait_seconds_total',
-      help: "Time commits waited for checkpoints: each one's last pass (the main file's sync), and fallbacks",
-      registers: [registry],
-      collect() {
-        this.reset()
-        this.inc((writes().checkpoints?.waitMs ?? 0) / 1000)
       },
     })
   }

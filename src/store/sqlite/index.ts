@@ -37,7 +37,7 @@ import type {
 } from '../types.ts'
 import { createCheckpointer } from './checkpointer.ts'
 import { SQLITE_MIGRATIONS } from './migrations.ts'
-import { createWriter } from './writer.ts'
+import { createWriter, type WriterOptions } from './writer.ts'
 
 type Row = Record<string, string | number | null>
 
@@ -111,10 +111,18 @@ export interface SqliteOptions {
   synchronous?: 'FULL' | 'NORMAL'
 }
 
-/** When the durable writer checkpoints (writer.ts has the measurements). */
-// batches of 100 events change ~200 rows each: 200,000 rows checkpoint them every ~1,000 batches; 16,000
-// single events leave a WAL of ~230 MB
-export const CHECKPOINT_EVERY = { operations: 16_000, rows: 200_000 } as const
+/**
+ * The writer of a durable store at `path`: it syncs the WAL itself and checkpoints on a thread (writer.ts
+ * has the measurements). Exported for the benchmark, which writes through the same writer.
+ */
+export function durableWriterOptions(path: string): WriterOptions {
+  return {
+    walPath: `${path}-wal`,
+    // batches of 100 events change ~200 rows each: 200,000 rows checkpoint them every ~1,000 batches; 16,000
+    // single events leave a WAL of ~230 MB
+    checkpoints: { every: { operations: 16_000, rows: 200_000 }, by: createCheckpointer(path) },
+  }
+}
 
 /**
  * The database file with the store's pragmas. `durable`: SQLite does not sync itself; the writer syncs the
@@ -143,16 +151,7 @@ export function openSqliteDatabase(
 
 export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   const { db, durable } = openSqliteDatabase(path, opts)
-  const writer = createWriter(
-    db,
-    durable
-      ? {
-          walPath: `${path}-wal`,
-          checkpointEvery: CHECKPOINT_EVERY,
-          checkpointer: createCheckpointer(path),
-        }
-      : {},
-  )
+  const writer = createWriter(db, durable ? durableWriterOptions(path) : {})
 
   const cache = new Map<string, StatementSync>()
   const stmt = (sql: string) => {

@@ -93,8 +93,7 @@ describe('writer', () => {
     const { db, path } = durableFile()
     const writer = createWriter(db, {
       walPath: `${path}-wal`,
-      checkpointEvery: every,
-      checkpointer: createCheckpointer(path),
+      checkpoints: { every, by: createCheckpointer(path) },
     })
     const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
     const body = 'x'.repeat(1500)
@@ -150,9 +149,11 @@ describe('writer', () => {
     const { db, path } = durableFile()
     const writer = createWriter(db, {
       walPath: `${path}-wal`,
-      checkpointEvery: { operations: 2, rows: 1e9 },
-      // the thread cannot open this path: every checkpoint it is asked for fails
-      checkpointer: createCheckpointer(join(path, 'not-a-directory', 'w.db')),
+      checkpoints: {
+        every: { operations: 2, rows: 1e9 },
+        // the thread cannot open this path: every checkpoint it is asked for fails
+        by: createCheckpointer(join(path, 'not-a-directory', 'w.db')),
+      },
     })
     const insert = db.prepare('INSERT INTO rows (body) VALUES (?)')
     for (let i = 0; i < 10; i++) await writer.run(() => insert.run('x'))

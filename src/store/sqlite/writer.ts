@@ -58,7 +58,7 @@ export interface WriterOptions {
   /** Path of the WAL file to fdatasync after commits; undefined = SQLite syncs itself (or nothing to sync). */
   walPath?: string
   /**
-   * When a checkpoint runs: after so many operations or so many changed rows, whichever comes first.
+   * When checkpoints run: after so many operations or so many changed rows, whichever comes first.
    * Single-event requests (3 rows each) reach the operation count; batches of 100 events (~200 rows each)
    * the row count. Each checkpoint writes the hot index pages to the main file and fsyncs it, so the fewer
    * the better, as long as the WAL stays a few hundred MB at most: it must start over now and then, or every
@@ -71,10 +71,10 @@ export interface WriterOptions {
    * 7,780–8,067 req/s, p99 25 ms; every 4,000: 8,655–8,803, p99 7–10 ms; every 16,000: 9,040–9,143, p99
    * 6–7 ms. Batches of 100 kept ~19,500 events/s every 1,000 operations (100,000 events) and fell to 12,700
    * every 16,000 (a WAL of GBs); every 1,000 rows, they fell from 14,100 to 10,100 events/s.
+   *
+   * `by` runs them; without `checkpoints`, the writer never checkpoints.
    */
-  checkpointEvery?: { operations: number; rows: number }
-  /** Runs the checkpoints `checkpointEvery` asks for (required with it). */
-  checkpointer?: Checkpointer
+  checkpoints?: { every: { operations: number; rows: number }; by: Checkpointer }
 }
 
 export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer {
@@ -179,11 +179,8 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
           checkpoints.writer++
         },
       )
-      .then(
-        () => undefined,
-        // both failed (a full disk?): the WAL keeps every frame, and the next checkpoint tries again
-        () => undefined,
-      )
+      // both failed (a full disk?): the WAL keeps every frame, and the next checkpoint tries again
+      .catch(() => undefined)
       .finally(() => {
         if (waitFrom !== undefined) checkpoints.waitMs += performance.now() - waitFrom
         checkpointing = 'no'
@@ -290,14 +287,13 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     awaitingSync.push(...results)
     sync()
     opsSinceCheckpoint += batch.length
-    const every = opts.checkpointEvery
+    const cp = opts.checkpoints
     if (
-      opts.checkpointer &&
-      every &&
+      cp &&
       checkpointing === 'no' &&
-      (opsSinceCheckpoint >= every.operations || totalChanges() - rowsAtCheckpoint >= every.rows)
+      (opsSinceCheckpoint >= cp.every.operations || totalChanges() - rowsAtCheckpoint >= cp.every.rows)
     )
-      checkpoint(opts.checkpointer)
+      checkpoint(cp.by)
   }
 
   async function idle() {
@@ -317,7 +313,7 @@ export function createWriter(db: DatabaseSync, opts: WriterOptions = {}): Writer
     idle,
     async close() {
       await idle()
-      await opts.checkpointer?.close()
+      await opts.checkpoints?.by.close()
     },
     stats: () => ({ transactions, operations, syncs, checkpoints: { ...checkpoints } }),
   }
