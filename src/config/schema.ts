@@ -28,6 +28,8 @@ export const StoreConfig = T.Union([
       postgres: T.String({ minLength: 1 }),
       pool_size: T.Optional(T.Integer({ minimum: 1, maximum: 200 })),
       migrate: T.Optional(T.Boolean()),
+      /** Attempt records wait for the WAL flush too (store/postgres/index.ts has the trade-off). */
+      durable_attempt_records: T.Optional(T.Boolean()),
     },
     { additionalProperties: false },
   ),

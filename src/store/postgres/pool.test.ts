@@ -1,6 +1,7 @@
 /**
  * The pool's connections plan every execution with its real parameters: a statement first run on a fresh,
- * empty outbox must not keep a sequential-scan plan once the table has grown.
+ * empty outbox must not keep a sequential-scan plan once the table has grown. An `asyncCommit` pool's
+ * commits skip the WAL flush; any other keeps the server's setting.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -36,6 +37,29 @@ test('a statement prepared on an empty table uses the index once the table has g
     }
   } finally {
     await pool.end()
+    await db.drop()
+  }
+})
+
+test('asyncCommit turns synchronous_commit off on its connections; other pools keep the server setting', async () => {
+  const db = await createTestDatabase()
+  const setting = async (pool: ReturnType<typeof createPool>) =>
+    (
+      await pool.query<{ setting: string; source: string }>(
+        "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'",
+      )
+    ).rows[0]
+  const plain = createPool(db.url, { poolSize: 1 })
+  const quick = createPool(db.url, { poolSize: 1, asyncCommit: true, applicationName: 'closeloop attempts' })
+  try {
+    assert.deepEqual(await setting(quick), { setting: 'off', source: 'client' })
+    // not set by the client: the server's configuration (which may ask for more, e.g. remote_apply) holds
+    assert.notEqual((await setting(plain)).source, 'client')
+    const [app] = (await quick.query<{ application_name: string }>('SHOW application_name')).rows
+    assert.equal(app.application_name, 'closeloop attempts')
+  } finally {
+    await plain.end()
+    await quick.end()
     await db.drop()
   }
 })

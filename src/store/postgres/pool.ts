@@ -22,6 +22,13 @@ export interface Queryable {
 export interface PoolOptions {
   poolSize?: number
   statementTimeoutMs?: number
+  /**
+   * `synchronous_commit = off`: COMMIT answers before its WAL is flushed (PostgreSQL flushes it within
+   * 3 × `wal_writer_delay`, or with the next synchronous commit). Otherwise the server's own setting holds.
+   */
+  asyncCommit?: boolean
+  /** What the server's `pg_stat_activity` shows for these connections. */
+  applicationName?: string
 }
 
 const INT8_OID = 20
@@ -51,12 +58,12 @@ export function createPool(url: string, opts: PoolOptions = {}): pg.Pool {
     idle_in_transaction_session_timeout: 10_000,
     keepAlive: true, // detect a vanished server on idle connections
     types,
-    application_name: 'closeloop',
+    application_name: opts.applicationName ?? 'closeloop',
     // Always plan with the actual parameters and table sizes. A generic plan is cached per connection after
     // five runs; planned on a fresh database's empty outbox it seq-scans `deliveries` forever after (seen in
     // the two-node benchmark: recording 20 attempts took 14.7 ms at 100,000 rows instead of 0.3 ms). Our
     // statements plan in about 0.1 ms; prepared statements still save the parse.
-    options: '-c plan_cache_mode=force_custom_plan',
+    options: `-c plan_cache_mode=force_custom_plan${opts.asyncCommit ? ' -c synchronous_commit=off' : ''}`,
   })
   // an idle connection whose backend died emits 'error' on the pool; the pool drops it and we reconnect later
   pool.on('error', () => undefined)

@@ -181,6 +181,61 @@ describe('PostgreSQL store', () => {
     assert.equal(rows.filter((r) => r.status === 'in_flight').length, 4)
   })
 
+  test('attempt records commit on connections of their own that skip the WAL flush, unless made durable', async () => {
+    const other = new pg.Client({ connectionString: db.url })
+    await other.connect()
+    const sessions = async (app: string) =>
+      Number(
+        (
+          await other.query<{ n: string }>(
+            'SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = $2',
+            [db.name, app],
+          )
+        ).rows[0].n,
+      )
+    // ingest, claim and record one delivery on `s`
+    const deliver = async (s: PostgresStore) => {
+      const d = uid('rec')
+      await s.ingest(req([to([d])]), T0)
+      const [job] = await s.claimDeliveries({
+        token: uid('n'),
+        now: T0,
+        leaseMs: 60_000,
+        limit: 1,
+        destinations: [d],
+      })
+      await s.recordAttempts(
+        [
+          {
+            deliveryId: job.delivery.id,
+            leaseToken: job.leaseToken,
+            attempt: { deliveryId: job.delivery.id, n: 1, startedAt: T0, outcome: 'delivered' },
+            next: { status: 'delivered', attempts: 1, dueAt: T0 },
+          },
+        ],
+        T0 + 1,
+      )
+      return (await s.listDeliveries({ destination: d, limit: 1 }))[0].status
+    }
+    const fresh = await openPostgresStore(db.url)
+    const durable = await openPostgresStore(db.url, { durableAttemptRecords: true })
+    try {
+      const before = await sessions('closeloop attempts')
+      assert.equal(await deliver(fresh), 'delivered')
+      assert.equal(await sessions('closeloop attempts'), before + 1)
+      assert.equal(await deliver(durable), 'delivered')
+      assert.equal(
+        await sessions('closeloop attempts'),
+        before + 1,
+        'the durable store records on its main pool',
+      )
+    } finally {
+      await fresh.close()
+      await durable.close()
+      await other.end()
+    }
+  })
+
   test('leases are on the database clock: a node whose clock runs 5 s slow keeps its leases', async () => {
     const slowClock = () => Date.now() - 5_000
     const slow = await openPostgresStore(db.url, { clock: slowClock })
