@@ -48,7 +48,7 @@ export async function createApp(opts: AppOptions) {
       },
     })
   const store = opts.store ?? (await openStore(config.store ?? { sqlite: './data/closeloop.db' }))
-  await store.migrate()
+  await prepareSchema(store, config.store)
   const metrics = createMetrics({ writes: () => store.writes() })
   const token = `node_${randomBytes(8).toString('hex')}`
 
@@ -208,3 +208,16 @@ export async function createApp(opts: AppOptions) {
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>
+
+/**
+ * Migrations run at start unless the PostgreSQL store says `migrate: false` (they run as a release step,
+ * `closeloop migrate`, before new nodes start). Then a node refuses to start on a schema it does not know yet.
+ */
+async function prepareSchema(store: Store, cfg: ResolvedConfig['store']) {
+  if (!(cfg && 'postgres' in cfg && cfg.migrate === false)) return store.migrate()
+  const pending = await store.pendingMigrations()
+  if (pending.length)
+    throw new Error(
+      `the database schema is behind this build (pending migrations: ${pending.join(', ')}): run \`closeloop migrate\` first, or drop \`migrate: false\``,
+    )
+}

@@ -216,12 +216,16 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
     before(() => h.setup())
     after(() => h.teardown())
 
-    test('migrate is idempotent, also when two nodes run it at once', async () => {
+    test('migrate is idempotent, also when two nodes run it at once; pending migrations are listed until then', async () => {
       await h.store().migrate()
       await h.store().migrate()
       const [a, b] = await h.fresh()
+      const pending = await a.pendingMigrations()
+      assert.ok(pending.length >= 2, pending.join(', '))
+      assert.match(pending[0], /^1 /)
       await Promise.all([a.migrate(), b.migrate()])
       await a.migrate()
+      assert.deepEqual(await b.pendingMigrations(), [])
       const r = await a.ingest(req([item({ dedupKey: uid('k') })]), T0)
       assert.equal(r.outcomes[0].status, 'accepted')
     })

@@ -184,6 +184,8 @@ export interface StoreWrites {
 export interface Store {
   readonly kind: 'sqlite' | 'postgres'
   migrate(): Promise<void>
+  /** Migrations this build has that the database has not applied, oldest first (`3 privacy`…). */
+  pendingMigrations(): Promise<string[]>
   /** One transaction: raw input, events (dedup), journeys, facts, signals, deliveries, timers. */
   ingest(req: IngestRequest, now: number): Promise<IngestResult>
   /** Store a raw input on its own (a request rejected before any event was read). */

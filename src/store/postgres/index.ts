@@ -26,7 +26,7 @@ import {
   WAKE_CHANNEL,
   wakePayload,
 } from './ingest.ts'
-import { runMigrations } from './migrations.ts'
+import { pendingMigrations, runMigrations } from './migrations.ts'
 import { createPool, type PoolOptions, query, tx, withClient } from './pool.ts'
 import * as privacy from './privacy.ts'
 import { takeRateTokens } from './rate.ts'
@@ -110,6 +110,10 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
     kind: 'postgres',
     migrate: () =>
       withClient(pool, (c) => runMigrations(c)).catch((err) => {
+        throw classify(err)
+      }),
+    pendingMigrations: () =>
+      withClient(pool, (c) => pendingMigrations(c)).catch((err) => {
         throw classify(err)
       }),
     ingest: (req, now) =>

@@ -206,6 +206,21 @@ END $$;
 /** Advisory lock key for migrations: arbitrary ('clmg'), fixed, unlikely to collide with another app's. */
 export const MIGRATION_LOCK: readonly [number, number] = [0x636c6d67, 1]
 
+/** `version name` of each migration not applied yet; all of them on a database without `schema_migrations`. */
+export async function pendingMigrations(client: pg.ClientBase): Promise<string[]> {
+  const [{ exists }] = (
+    await client.query<{ exists: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS exists")
+  ).rows
+  const done = exists
+    ? new Set(
+        (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) =>
+          Number(r.version),
+        ),
+      )
+    : new Set<number>()
+  return PG_MIGRATIONS.filter((m) => !done.has(m.version)).map((m) => `${m.version} ${m.name}`)
+}
+
 export async function runMigrations(client: pg.ClientBase): Promise<void> {
   await client.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK])
   try {

@@ -167,13 +167,17 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     stmt(sql).get(...params) as Row | undefined
   const run = (sql: string, ...params: Array<string | number | null>) => stmt(sql).run(...params)
 
-  function migrate(): Promise<void> {
+  function applied(): Set<number> {
     db.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at INTEGER)',
     )
-    const done = new Set(
+    return new Set(
       (db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => Number(r.version)),
     )
+  }
+
+  function migrate(): Promise<void> {
+    const done = applied()
     for (const m of SQLITE_MIGRATIONS) {
       if (done.has(m.version)) continue
       db.exec('BEGIN IMMEDIATE')
@@ -775,6 +779,10 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   const store: Store = {
     kind: 'sqlite',
     migrate,
+    async pendingMigrations() {
+      const done = applied()
+      return SQLITE_MIGRATIONS.filter((m) => !done.has(m.version)).map((m) => `${m.version} ${m.name}`)
+    },
     ingest: (req, now) => writer.run(() => ingestOp(req, now)),
     recordRaw: (raw) => writer.run(() => insertRaw(raw)),
     claimDeliveries: (opts) => writer.run(() => claimOp(opts)),
