@@ -48,7 +48,13 @@ export async function createApp(opts: AppOptions) {
       },
     })
   const store = opts.store ?? (await openStore(config.store ?? { sqlite: './data/closeloop.db' }))
-  await prepareSchema(store, config.store)
+  try {
+    await prepareSchema(store, config.store)
+  } catch (err) {
+    // a store opened here is this app's to close: its pool and timers must not outlive a refused start
+    if (!opts.store) await store.close()
+    throw err
+  }
   const metrics = createMetrics({ writes: () => store.writes() })
   const token = `node_${randomBytes(8).toString('hex')}`
 

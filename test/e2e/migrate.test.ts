@@ -29,15 +29,20 @@ log: { level: silent }
   writeFileSync(file, text)
   const { config, errors } = readConfig(text, {})
   assert.ok(config, errors.join('\n'))
-  const tables = async () => {
+  const count = async (sql: string) => {
     const c = new pg.Client({ connectionString: db.url })
     await c.connect()
     try {
-      return (await c.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).rows[0].n
+      return (await c.query<{ n: number }>(sql)).rows[0].n
     } finally {
       await c.end()
     }
   }
+  const tables = () => count("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")
+  const nodeSessions = () =>
+    count(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = '${db.name}' AND application_name LIKE 'closeloop%'`,
+    )
   try {
     await assert.rejects(createApp({ config }), (err: Error) => {
       assert.match(err.message, /schema is behind this build/)
@@ -46,6 +51,9 @@ log: { level: silent }
       return true
     })
     assert.equal(await tables(), 0, 'a node with migrate: false changed nothing')
+    // the refused node closed the store it opened: no connection of it stays behind (backends exit promptly)
+    for (let i = 0; i < 40 && (await nodeSessions()) > 0; i++) await new Promise((r) => setTimeout(r, 50))
+    assert.equal(await nodeSessions(), 0)
 
     const { stdout } = await run(process.execPath, ['src/main.ts', 'migrate', '--config', file])
     assert.match(stdout, /migrated postgres store/)
