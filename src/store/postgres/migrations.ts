@@ -7,8 +7,9 @@
  * each migration exactly once: the others wait on the lock, then find nothing left to do.
  */
 import type pg from 'pg'
+import { type Migration, pendingNames } from '../migrations.ts'
 
-export const PG_MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
+export const PG_MIGRATIONS: Migration[] = [
   {
     version: 1,
     name: 'spine',
@@ -206,19 +207,19 @@ END $$;
 /** Advisory lock key for migrations: arbitrary ('clmg'), fixed, unlikely to collide with another app's. */
 export const MIGRATION_LOCK: readonly [number, number] = [0x636c6d67, 1]
 
-/** `version name` of each migration not applied yet; all of them on a database without `schema_migrations`. */
-export async function pendingMigrations(client: pg.ClientBase): Promise<string[]> {
+/** Versions recorded in `schema_migrations`; none on a database without it (nothing is created here). */
+async function appliedVersions(client: pg.ClientBase): Promise<Set<number>> {
   const [{ exists }] = (
     await client.query<{ exists: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS exists")
   ).rows
-  const done = exists
-    ? new Set(
-        (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) =>
-          Number(r.version),
-        ),
-      )
-    : new Set<number>()
-  return PG_MIGRATIONS.filter((m) => !done.has(m.version)).map((m) => `${m.version} ${m.name}`)
+  if (!exists) return new Set()
+  const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations')
+  return new Set(rows.map((r) => Number(r.version)))
+}
+
+/** `version name` of each migration not applied yet; all of them on a database without `schema_migrations`. */
+export async function pendingMigrations(client: pg.ClientBase): Promise<string[]> {
+  return pendingNames(PG_MIGRATIONS, await appliedVersions(client))
 }
 
 export async function runMigrations(client: pg.ClientBase): Promise<void> {
@@ -227,11 +228,7 @@ export async function runMigrations(client: pg.ClientBase): Promise<void> {
     await client.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)',
     )
-    const done = new Set(
-      (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) =>
-        Number(r.version),
-      ),
-    )
+    const done = await appliedVersions(client)
     for (const m of PG_MIGRATIONS) {
       if (done.has(m.version)) continue
       await client.query('BEGIN')

@@ -15,6 +15,7 @@ import type { Subject } from '../../privacy/redact.ts'
 import { likePatterns } from '../../privacy/redact.ts'
 import { mentions, scrubAttempt, scrubDoc, scrubRaw } from '../../privacy/rows.ts'
 import { newId } from '../ids.ts'
+import { pendingNames } from '../migrations.ts'
 import { memoryRateBuckets } from '../rate-bucket.ts'
 import type {
   AttemptRecord,
@@ -167,16 +168,19 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     stmt(sql).get(...params) as Row | undefined
   const run = (sql: string, ...params: Array<string | number | null>) => stmt(sql).run(...params)
 
+  /** Versions recorded in `schema_migrations`; none in a file without it (nothing is created here). */
   function applied(): Set<number> {
-    db.exec(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at INTEGER)',
-    )
+    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get())
+      return new Set()
     return new Set(
       (db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => Number(r.version)),
     )
   }
 
   function migrate(): Promise<void> {
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at INTEGER)',
+    )
     const done = applied()
     for (const m of SQLITE_MIGRATIONS) {
       if (done.has(m.version)) continue
@@ -779,10 +783,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   const store: Store = {
     kind: 'sqlite',
     migrate,
-    async pendingMigrations() {
-      const done = applied()
-      return SQLITE_MIGRATIONS.filter((m) => !done.has(m.version)).map((m) => `${m.version} ${m.name}`)
-    },
+    pendingMigrations: async () => pendingNames(SQLITE_MIGRATIONS, applied()),
     ingest: (req, now) => writer.run(() => ingestOp(req, now)),
     recordRaw: (raw) => writer.run(() => insertRaw(raw)),
     claimDeliveries: (opts) => writer.run(() => claimOp(opts)),

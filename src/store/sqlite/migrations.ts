@@ -1,7 +1,9 @@
 /**
  * Versioned SQLite migrations. Append only: a released migration is never edited.
  */
-export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
+import type { Migration } from '../migrations.ts'
+
+export const SQLITE_MIGRATIONS: Migration[] = [
   {
     version: 1,
     name: 'spine',
