@@ -42,6 +42,7 @@ export function ecapiItem(event: EcapiEvent, cfg: PipelineConfig): IngestItem {
         phone && touch ? { [leadKey(phone)]: { value: { touch }, ttlMs: LEAD_TTL_MS } } : undefined
       const signal = makeSignal({
         basis: key ?? eventId,
+        idAt: event.timestamp,
         name: ecapiSignalName(event),
         eventId,
         event,

@@ -8,12 +8,36 @@ import type { EcapiEvent } from '../model/ecapi.ts'
 import type { ConsentDecision } from '../model/identity.ts'
 import type { Signal } from '../model/signal.ts'
 
-export function signalId(basis: string, name: string): string {
-  return `sig_${createHash('sha256').update(`${basis}|${name}`).digest('hex').slice(0, 32)}`
+const BASE32 = '0123456789abcdefghjkmnpqrstvwxyz'
+
+/**
+ * `sig_` + 32 hex digits of SHA-256 over the signal's cause and name; or, given `at` (epoch seconds), 7
+ * base-32 digits of `at` + 25 hex digits (100 bits) of the hash. Either way the id is a function of the
+ * signal's inputs. The time in front makes ids of live traffic sort together: with the hash alone, every
+ * new signal lands on a random page of the id index, which in a SQLite commit of 16 single events was 1.1
+ * of the 3.7 WAL pages written per event; single-event ingest (bench (a)) did 11,379 and 10,546 req/s
+ * against 12,730 and 11,775 with the time in front (0.089–0.095 against 0.082–0.087 ms CPU per request).
+ * Only a cause that fixes the time may pass `at`: an ECAPI event's (its dedup key carries its id, and a
+ * resent id is a duplicate), not a call's, whose conversion times depend on the order callbacks arrive.
+ *
+ * @example signalId('ecapi:ds1:evt-1', 'contact', 1764979200) // 'sig_1mk6wg0d34f2fa267e6d7aec441c1677'
+ */
+export function signalId(basis: string, name: string, at?: number): string {
+  const hash = createHash('sha256').update(`${basis}|${name}`).digest('hex')
+  if (at === undefined) return `sig_${hash.slice(0, 32)}`
+  let t = Math.max(0, Math.floor(at))
+  let time = ''
+  for (let i = 0; i < 7; i++) {
+    time = BASE32[t % 32] + time
+    t = Math.floor(t / 32)
+  }
+  return `sig_${time}${hash.slice(0, 25)}`
 }
 
 export interface SignalInput {
   basis: string
+  /** Set when `basis` fixes the signal's time (see `signalId`): the id then sorts by it. */
+  idAt?: number
   name: string
   eventId: string
   event: EcapiEvent
@@ -30,7 +54,7 @@ export interface SignalInput {
 export function makeSignal(i: SignalInput): Signal {
   const value = i.value ?? i.event.value
   return {
-    id: signalId(i.basis, i.name),
+    id: signalId(i.basis, i.name, i.idAt),
     name: i.name,
     eventId: i.eventId,
     dataSetId: i.event.data_set_id,
