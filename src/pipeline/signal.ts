@@ -3,7 +3,7 @@
  * twice (a retried webhook, a replayed input) yields the same id: the store keeps one, and every
  * destination sees one idempotency key (Meta event_id, Google transaction_id, webhook-id).
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { EcapiEvent } from '../model/ecapi.ts'
 import type { ConsentDecision } from '../model/identity.ts'
 import type { Signal } from '../model/signal.ts'
@@ -23,15 +23,15 @@ const BASE32 = '0123456789abcdefghjkmnpqrstvwxyz'
  * @example signalId('ecapi:ds1:evt-1', 'contact', 1764979200) // 'sig_1mk6wg0d34f2fa267e6d7aec441c1677'
  */
 export function signalId(basis: string, name: string, at?: number): string {
-  const hash = createHash('sha256').update(`${basis}|${name}`).digest('hex')
-  if (at === undefined) return `sig_${hash.slice(0, 32)}`
+  const digest = hash('sha256', `${basis}|${name}`, 'hex')
+  if (at === undefined) return `sig_${digest.slice(0, 32)}`
   let t = Math.max(0, Math.floor(at))
   let time = ''
   for (let i = 0; i < 7; i++) {
     time = BASE32[t % 32] + time
     t = Math.floor(t / 32)
   }
-  return `sig_${time}${hash.slice(0, 25)}`
+  return `sig_${time}${digest.slice(0, 25)}`
 }
 
 export interface SignalInput {

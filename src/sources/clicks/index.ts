@@ -7,7 +7,7 @@
  * @example
  *   readClick({ visitor_id: 'v_123456789', url: 'https://acme.example/?gclid=Cj0KCQ…' }, { ip, userAgent, now, dataSetId: 'acme' })
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Type as T } from '@sinclair/typebox'
 import type { EcapiEvent } from '../../model/ecapi.ts'
@@ -127,12 +127,11 @@ export function readClick(body: unknown, ctx: ClickContext): ReadClick {
     } as EcapiEvent['ext'],
   }
   // the same page load posted twice (a retry, a double-fired tag) is one click
-  const fingerprint = createHash('sha256')
-    .update(
-      `${input.visitor_id}|${landing ?? ''}|${JSON.stringify(CLICK_KEYS.map((k) => clickIds[k] ?? ''))}|${Math.floor(clickedAt / 60_000)}`,
-    )
-    .digest('hex')
-    .slice(0, 32)
+  const fingerprint = hash(
+    'sha256',
+    `${input.visitor_id}|${landing ?? ''}|${JSON.stringify(CLICK_KEYS.map((k) => clickIds[k] ?? ''))}|${Math.floor(clickedAt / 60_000)}`,
+    'hex',
+  ).slice(0, 32)
   return {
     event,
     dedupKey: `click:${dataSetId}:${fingerprint}`,
