@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/postgres.ts'
+import { signalConsent } from '../identity/consent.ts'
 import type { EcapiEvent } from '../model/ecapi.ts'
 import { GRANTED } from '../model/identity.ts'
 import type { Signal } from '../model/signal.ts'
@@ -416,6 +417,40 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
         destinations: [fast],
       })
       assert.equal(late.length, 1)
+    })
+
+    test('signals with consent per audience come back as derived, folded in storage or not', async () => {
+      const s = h.store()
+      const d = uid('d')
+      const { consent, consentFor } = signalConsent(ecapi(), 'granted')
+      const differing = structuredClone(consentFor)
+      differing.meta = { ...differing.meta, ldu: true, reasons: [...differing.meta.reasons, 'ldu: us law'] }
+      const derived: Signal[] = []
+      const items = [consentFor, differing].map((cf) =>
+        item({
+          destinations: [d],
+          derive: (ctx) => {
+            const sig = { ...signal(ctx), consent, consentFor: cf }
+            derived.push(sig)
+            return { signals: [{ signal: sig, destinations: [d] }] }
+          },
+        }),
+      )
+      const r = await s.ingest(req(items), T0)
+      const got = await s.claimDeliveries({
+        token: 't',
+        now: T0,
+        leaseMs: 1000,
+        limit: 10,
+        destinations: [d],
+      })
+      assert.equal(got.length, 2)
+      const byId = new Map(derived.map((x) => [x.id, x]))
+      for (const j of got) assert.deepEqual(j.signal, byId.get(j.signal.id))
+      for (const o of r.outcomes) {
+        const t = await s.trace(o.eventId)
+        assert.deepEqual(t?.signals, [byId.get(o.signals[0].id)])
+      }
     })
 
     test('claim: due pending only, not-yet-due skipped, destination filter, lease set', async () => {

@@ -5,6 +5,7 @@
 import type pg from 'pg'
 import type { Delivery, Signal } from '../../model/signal.ts'
 import { newId } from '../ids.ts'
+import { signalFromStored } from '../signal-body.ts'
 import type { AttemptRecord, DeliveryQuery, LeasedJob, LeaseRef, Store } from '../types.ts'
 import type { DbClock } from './clock.ts'
 import { notifyWake } from './ingest.ts'
@@ -83,7 +84,7 @@ export async function claimDeliveries(
     .sort((a, b) => a.due_at - b.due_at || (a.id < b.id ? -1 : 1))
     .map((r) => ({
       delivery: toDelivery(r),
-      signal: r.signal_body,
+      signal: signalFromStored(r.signal_body),
       leaseToken: opts.token,
       leaseUntil,
     }))

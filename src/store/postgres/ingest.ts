@@ -11,6 +11,7 @@
  */
 import type { Delivery } from '../../model/signal.ts'
 import { newId } from '../ids.ts'
+import { storedSignal } from '../signal-body.ts'
 import type {
   DeriveContext,
   Derived,
@@ -294,7 +295,7 @@ const signalParams = (planned: PlannedSignal[]): Param[] => [
       occurred_at: signal.occurredAt,
       value: signal.value ?? null,
       currency: signal.currency ?? null,
-      body: signal,
+      body: storedSignal(signal),
       created_at: sink.now,
     })),
   ),

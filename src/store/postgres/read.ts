@@ -2,6 +2,7 @@
 import type pg from 'pg'
 import type { EcapiEvent } from '../../model/ecapi.ts'
 import type { Attempt, Exchange, Signal } from '../../model/signal.ts'
+import { signalFromStored } from '../signal-body.ts'
 import type { RawInput, Trace } from '../types.ts'
 import type { DbClock } from './clock.ts'
 import { type DeliveryRow, toDelivery } from './deliveries.ts'
@@ -50,7 +51,7 @@ export async function trace(pool: pg.Pool, eventId: string): Promise<Trace | und
       'SELECT body FROM signals WHERE event_id = $1 ORDER BY created_at, id',
       [sourceEvent],
     )
-  ).map((r) => r.body)
+  ).map((r) => signalFromStored(r.body))
   const ids = signals.map((s) => s.id)
   const deliveryRows = ids.length
     ? await query<DeliveryRow>(

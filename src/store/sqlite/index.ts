@@ -17,6 +17,7 @@ import { mentions, scrubAttempt, scrubDoc, scrubRaw } from '../../privacy/rows.t
 import { newId } from '../ids.ts'
 import { pendingNames } from '../migrations.ts'
 import { memoryRateBuckets } from '../rate-bucket.ts'
+import { signalFromStored, storedSignal } from '../signal-body.ts'
 import type {
   AttemptRecord,
   AuditEntry,
@@ -102,7 +103,7 @@ export function signalValues(signal: Signal, now: number): Array<string | number
     signal.occurredAt,
     signal.value ?? null,
     signal.currency ?? null,
-    JSON.stringify(signal),
+    JSON.stringify(storedSignal(signal)),
     now,
   ]
 }
@@ -408,7 +409,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       const delivery = { ...toDelivery(r), status: 'in_flight' as const }
       return {
         delivery,
-        signal: JSON.parse(String(sig?.body)) as Signal,
+        signal: signalFromStored(JSON.parse(String(sig?.body))),
         leaseToken: opts.token,
         leaseUntil: until,
       }
@@ -839,7 +840,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       const signals = all(
         'SELECT body FROM signals WHERE event_id = ? ORDER BY created_at, id',
         sourceEvent,
-      ).map((r) => JSON.parse(String(r.body)) as Signal)
+      ).map((r) => signalFromStored(JSON.parse(String(r.body))))
       const deliveries: Trace['deliveries'] = []
       for (const s of signals)
         for (const d of all('SELECT * FROM deliveries WHERE signal_id = ? ORDER BY id', s.id))
