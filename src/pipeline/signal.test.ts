@@ -30,6 +30,9 @@ describe('signalId', () => {
     assert.deepEqual([...ids].sort(), ids)
     assert.equal(signalId('a', 'b', 1764979200.9), signalId('a', 'b', 1764979200))
     assert.equal(signalId('a', 'b', -5), signalId('a', 'b', 0))
+    // no usable time: the hash alone, never 'undefined' in an id
+    assert.equal(signalId('a', 'b', Number.NaN), signalId('a', 'b'))
+    assert.equal(signalId('a', 'b', Number.POSITIVE_INFINITY), signalId('a', 'b'))
   })
 })
 

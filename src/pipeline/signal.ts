@@ -24,7 +24,7 @@ const BASE32 = '0123456789abcdefghjkmnpqrstvwxyz'
  */
 export function signalId(basis: string, name: string, at?: number): string {
   const digest = hash('sha256', `${basis}|${name}`, 'hex')
-  if (at === undefined) return `sig_${digest.slice(0, 32)}`
+  if (at === undefined || !Number.isFinite(at)) return `sig_${digest.slice(0, 32)}`
   let t = Math.max(0, Math.floor(at))
   let time = ''
   for (let i = 0; i < 7; i++) {
