@@ -126,12 +126,17 @@ export function readClick(body: unknown, ctx: ClickContext): ReadClick {
       ...(Object.keys(utm).length ? { utm } : {}),
     } as EcapiEvent['ext'],
   }
-  // the same page load posted twice (a retry, a double-fired tag) is one click
-  const fingerprint = hash(
-    'sha256',
-    `${input.visitor_id}|${landing ?? ''}|${JSON.stringify(CLICK_KEYS.map((k) => clickIds[k] ?? ''))}|${Math.floor(clickedAt / 60_000)}`,
-    'hex',
-  ).slice(0, 32)
+  // the same page load posted twice (a retry, a double-fired tag) within its minute is one click. The minute
+  // also leads the key, so new keys append to the dedup index instead of each landing on a random page of
+  // it (as signal ids do, pipeline/signal.ts)
+  const minute = Math.floor(clickedAt / 60_000)
+  const fingerprint =
+    (minute % 36 ** 6).toString(36).padStart(6, '0') +
+    hash(
+      'sha256',
+      `${input.visitor_id}|${landing ?? ''}|${JSON.stringify(CLICK_KEYS.map((k) => clickIds[k] ?? ''))}|${minute}`,
+      'hex',
+    ).slice(0, 26)
   return {
     event,
     dedupKey: `click:${dataSetId}:${fingerprint}`,

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { readClick } from './index.ts'
+
+const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36'
+const MINUTE = 60_000
+const T = 1764979200_000 // a minute boundary
+
+const keyAt = (now: number, body: Record<string, unknown> = {}) =>
+  readClick(
+    { visitor_id: 'v_123456789', url: 'https://lp.example/?gclid=Cj0KCQiAexample_gclid_1', ...body },
+    { ip: '203.0.113.7', userAgent: UA, now, dataSetId: 'acme' },
+  ).dedupKey
+
+describe('click dedup keys', () => {
+  it('are one key for the same page load posted again within its minute', () => {
+    assert.equal(keyAt(T + 1_000), keyAt(T + 59_000))
+    assert.match(keyAt(T), /^click:acme:[0-9a-z]{6}[0-9a-f]{26}$/)
+  })
+
+  it('differ by minute, by visitor and by click id', () => {
+    assert.notEqual(keyAt(T), keyAt(T + MINUTE))
+    assert.notEqual(keyAt(T), keyAt(T, { visitor_id: 'v_987654321' }))
+    assert.notEqual(keyAt(T), keyAt(T, { url: 'https://lp.example/?gclid=Cj0KCQiAexample_gclid_2' }))
+  })
+
+  it('lead with their minute, so later clicks sort after earlier ones', () => {
+    const keys = [0, 1, 35, 36, 60 * 24, 60 * 24 * 365].map((m, i) =>
+      keyAt(T + m * MINUTE, { visitor_id: `v_visitor${String(9 - i).padStart(4, '0')}` }),
+    )
+    assert.deepEqual([...keys].sort(), keys)
+  })
+})
