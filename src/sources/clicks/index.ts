@@ -127,8 +127,10 @@ export function readClick(body: unknown, ctx: ClickContext): ReadClick {
     } as EcapiEvent['ext'],
   }
   // the same page load posted twice (a retry, a double-fired tag) within its minute is one click. The minute
-  // also leads the key, so new keys append to the dedup index instead of each landing on a random page of
-  // it (as signal ids do, pipeline/signal.ts)
+  // also leads the key (it cannot be finer: a retry within the minute must find the same key), so a site's
+  // new keys go to the last minute's part of the dedup index, not anywhere in it. At the benchmark's
+  // 10,000 clicks/s a minute spans thousands of index pages and this changes little; at a site's rate it
+  // keeps the pages that inserts touch few and cached instead of spread over a months-deep index
   const minute = Math.floor(clickedAt / 60_000)
   const fingerprint =
     (minute % 36 ** 6).toString(36).padStart(6, '0') +
