@@ -94,6 +94,8 @@ const queueCap = (d: EngineDestination) =>
 export function createEngine(opts: EngineOptions) {
   const now = opts.now ?? Date.now
   const lanes = new Map<string, Lane>()
+  /** What this node can send to: its sweep sleeps until the earliest work of these (`Store.nextDue`). */
+  const names = opts.destinations.map((d) => d.name)
   for (const d of opts.destinations)
     lanes.set(d.name, {
       d,
@@ -517,7 +519,7 @@ export function createEngine(opts: EngineOptions) {
     await sweeping
     if (claimAgain) claimSoon() // woken while the sweep ran
     let delay = more ? 0 : opts.sweepIntervalMs
-    const due = more ? undefined : await opts.store.nextDue().catch(() => undefined)
+    const due = more ? undefined : await opts.store.nextDue(names).catch(() => undefined)
     // work due in the future wakes us on time (timers fire within ms of their due time); overdue work
     // that this sweep could not take (breaker open, paused) waits a whole interval, or we would spin
     if (due !== undefined && due > now()) delay = Math.min(delay, due - now())

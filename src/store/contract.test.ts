@@ -874,12 +874,14 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
       assert.deepEqual(await b.getDestinationState(name), { state: 'closed', failures: 0 })
     })
 
-    test('nextDue and counts on an empty database, then with work', async () => {
+    test('nextDue and counts on an empty database, then with work; only the given destinations count', async () => {
       const [s] = await h.fresh()
       await s.migrate()
-      assert.equal(await s.nextDue(), undefined)
-      assert.deepEqual(await s.counts(), { deliveries: {}, events: 0, signals: 0 })
       const d = uid('d')
+      const other = uid('d')
+      const mine = [d, other]
+      assert.equal(await s.nextDue(mine), undefined)
+      assert.deepEqual(await s.counts(), { deliveries: {}, events: 0, signals: 0 })
       await s.ingest(
         req([
           item({
@@ -888,10 +890,13 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
         ]),
         T0,
       )
-      assert.equal(await s.nextDue(), T0 + 500)
+      // timers fire on any node, whatever it sends to
+      assert.equal(await s.nextDue([]), T0 + 500)
       await s.ingest(req([item({ destinations: [d] })]), T0 + 100)
-      assert.equal(await s.nextDue(), T0 + 100)
-      await s.ingest(req([item({ destinations: [uid('d')] })], { lease: lease('n', [uid('z')]) }), T0 + 200)
+      assert.equal(await s.nextDue(mine), T0 + 100)
+      // work for a destination this node does not send to does not wake it
+      assert.equal(await s.nextDue([uid('d')]), T0 + 500)
+      await s.ingest(req([item({ destinations: [other] })], { lease: lease('n', [uid('z')]) }), T0 + 200)
       const [job] = await s.claimDeliveries({
         token: 'n',
         now: T0 + 100,
@@ -899,9 +904,10 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
         limit: 1,
         destinations: [d],
       })
-      assert.equal(await s.nextDue(), T0 + 150)
+      assert.equal(await s.nextDue(mine), T0 + 150)
+      assert.equal(await s.nextDue([other]), T0 + 200)
       await s.recordAttempts([attemptRec(job, 'delivered')], T0 + 120)
-      assert.equal(await s.nextDue(), T0 + 200)
+      assert.equal(await s.nextDue(mine), T0 + 200)
       assert.deepEqual(await s.counts(), { deliveries: { pending: 1, delivered: 1 }, events: 3, signals: 2 })
       await s.ping()
     })

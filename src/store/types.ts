@@ -190,13 +190,13 @@ export interface Store {
   ingest(req: IngestRequest, now: number): Promise<IngestResult>
   /** Store a raw input on its own (a request rejected before any event was read). */
   recordRaw(raw: RawInput): Promise<void>
-  /** Lease due pending deliveries and expired leases. */
+  /** Lease due pending deliveries and expired leases of these destinations. */
   claimDeliveries(opts: {
     token: string
     now: number
     leaseMs: number
     limit: number
-    destinations?: string[]
+    destinations: readonly string[]
   }): Promise<LeasedJob[]>
   /** Attempts and next states; rows whose lease token no longer matches are left untouched. */
   recordAttempts(records: AttemptRecord[], now: number): Promise<void>
@@ -234,8 +234,11 @@ export interface Store {
     },
     now: number,
   ): Promise<T>
-  /** Epoch ms of the earliest due pending delivery or timer, for sleeping the sweep. */
-  nextDue(): Promise<number | undefined>
+  /**
+   * Epoch ms of the earliest due pending delivery or expired lease of these destinations, or timer, for
+   * sleeping the sweep: a node wakes only for work it can send.
+   */
+  nextDue(destinations: readonly string[]): Promise<number | undefined>
   trace(eventId: string): Promise<Trace | undefined>
   listDeliveries(q: DeliveryQuery): Promise<Delivery[]>
   /** Dead (or delivered) delivery → pending now, attempts kept; returns it, or undefined if unknown. */

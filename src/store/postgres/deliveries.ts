@@ -47,7 +47,7 @@ export async function claimDeliveries(
   opts: Parameters<Store['claimDeliveries']>[0],
   clock: DbClock,
 ): Promise<LeasedJob[]> {
-  if (opts.destinations?.length === 0 || opts.limit <= 0) return []
+  if (opts.destinations.length === 0 || opts.limit <= 0) return []
   // leases in server time (clock.ts); due times are the node's
   const params: Param[] = [
     opts.now,
@@ -55,17 +55,14 @@ export async function claimDeliveries(
     opts.token,
     clock.toDb(opts.now + opts.leaseMs),
     clock.toDb(opts.now),
+    [...opts.destinations],
   ]
-  if (opts.destinations) params.push(opts.destinations)
   // each destination read in its own index order (`destination = d`), so the LIMIT stops the scan however
-  // large the backlog; no list means every destination
+  // large the backlog
   const scan = (status: string, column: string, bound: string) =>
-    opts.destinations
-      ? `SELECT x.id FROM unnest($6::text[]) AS dest(name), LATERAL (
-           SELECT id FROM deliveries WHERE status = '${status}' AND destination = dest.name AND ${column} <= ${bound}
-           ORDER BY ${column} LIMIT $2 FOR UPDATE SKIP LOCKED) x`
-      : `SELECT id FROM deliveries WHERE status = '${status}' AND ${column} <= ${bound}
-         ORDER BY ${column} LIMIT $2 FOR UPDATE SKIP LOCKED`
+    `SELECT x.id FROM unnest($6::text[]) AS dest(name), LATERAL (
+       SELECT id FROM deliveries WHERE status = '${status}' AND destination = dest.name AND ${column} <= ${bound}
+       ORDER BY ${column} LIMIT $2 FOR UPDATE SKIP LOCKED) x`
   const rows = await query<DeliveryRow & { signal_body: Signal }>(
     pool,
     `WITH due AS (${scan('pending', 'due_at', '$1')}

@@ -177,7 +177,7 @@ CREATE TABLE rate_buckets (
     // claims read each destination's due work in index order (deliveries.ts). The (due_at, destination)
     // indexes cannot return rows in due_at order for `destination = ANY(…)`, so with stale statistics the
     // planner sorted the whole backlog on every claim (26 ms at 60,000 pending rows, spilling to disk,
-    // instead of 2 ms). The old indexes stay for nextDue's MIN over all destinations.
+    // instead of 2 ms). The old indexes stayed for nextDue's MIN over all destinations until version 6.
     sql: `
 CREATE INDEX deliveries_due_by_destination ON deliveries (destination, due_at) WHERE status = 'pending';
 CREATE INDEX deliveries_lease_by_destination ON deliveries (destination, lease_until) WHERE status = 'in_flight';
@@ -200,6 +200,17 @@ BEGIN
     PERFORM pg_notify(wake_channel, wake_payload);
   END IF;
 END $$;
+`,
+  },
+  {
+    version: 6,
+    name: 'due and lease indexes per destination only',
+    // claims and nextDue read each destination's earliest row from the per-destination indexes (version 4),
+    // so the global ones only cost a WAL record on every delivery written into or out of them. A node of an
+    // older build still running during an upgrade reads its nextDue without them: slower, still correct
+    sql: `
+DROP INDEX IF EXISTS deliveries_due;
+DROP INDEX IF EXISTS deliveries_lease;
 `,
   },
 ]

@@ -513,8 +513,9 @@ describe('PostgreSQL store', () => {
     try {
       const t = Date.now()
       await assert.rejects(s.ingest(req([to(['x'])]), T0), (err) => isStoreUnavailable(err))
-      await assert.rejects(s.claimDeliveries({ token: 't', now: T0, leaseMs: 1, limit: 1 }), (err) =>
-        isStoreUnavailable(err),
+      await assert.rejects(
+        s.claimDeliveries({ token: 't', now: T0, leaseMs: 1, limit: 1, destinations: ['x'] }),
+        (err) => isStoreUnavailable(err),
       )
       await assert.rejects(s.ping(), (err) => isStoreUnavailable(err))
       await assert.rejects(s.migrate(), (err) => isStoreUnavailable(err))

@@ -112,12 +112,25 @@ const toRaw = (r: RawRow): RawInput => ({
   result: r.result ?? undefined,
 })
 
-/** Earliest pending due time, lease expiry or timer: three index-backed MINs, NULLs ignored by LEAST. */
-export async function nextDue(pool: pg.Pool, clock: DbClock): Promise<number | undefined> {
+/**
+ * Earliest pending due time or lease expiry of `destinations`, or timer, NULLs ignored by LEAST. Each
+ * destination's earliest row is the first entry of its own index (`deliveries_*_by_destination`), so
+ * this costs one index probe per destination whatever the backlog.
+ */
+export async function nextDue(
+  pool: pg.Pool,
+  clock: DbClock,
+  destinations: readonly string[],
+): Promise<number | undefined> {
+  const first = (status: string, column: string) =>
+    `(SELECT min(x.t) FROM unnest($1::text[]) AS dest(name), LATERAL (
+       SELECT ${column} AS t FROM deliveries WHERE status = '${status}' AND destination = dest.name
+       ORDER BY ${column} LIMIT 1) x)`
   const [r] = await query<{ due: number | null; lease: number | null }>(
     pool,
-    `SELECT LEAST((SELECT min(due_at) FROM deliveries WHERE status = 'pending'), (SELECT min(due_at) FROM timers)) AS due,
-       (SELECT min(lease_until) FROM deliveries WHERE status = 'in_flight') AS lease`,
+    `SELECT LEAST(${first('pending', 'due_at')}, (SELECT min(due_at) FROM timers)) AS due,
+       ${first('in_flight', 'lease_until')} AS lease`,
+    [[...destinations]],
   )
   // leases are in server time (clock.ts)
   const lease = r.lease === null ? undefined : clock.fromDb(r.lease)

@@ -376,11 +376,9 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   })
 
   function claimOp(opts: Parameters<Store['claimDeliveries']>[0]): LeasedJob[] {
-    const filter = opts.destinations
-      ? `AND destination IN (${opts.destinations.map(() => '?').join(',')})`
-      : ''
-    const dests = opts.destinations ?? []
-    if (opts.destinations?.length === 0) return []
+    const dests = opts.destinations
+    if (dests.length === 0) return []
+    const filter = `AND destination IN (${dests.map(() => '?').join(',')})`
     // two queries, each on its own partial index, instead of an OR that scans
     const rows = [
       ...all(
@@ -825,9 +823,16 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
         writeFacts(writes, now)
         return result
       }),
-    async nextDue() {
-      const d = get("SELECT MIN(due_at) AS t FROM deliveries WHERE status = 'pending'")
-      const l = get("SELECT MIN(lease_until) AS t FROM deliveries WHERE status = 'in_flight'")
+    async nextDue(destinations) {
+      const among = `destination IN (${destinations.map(() => '?').join(',')})`
+      const d = get(
+        `SELECT MIN(due_at) AS t FROM deliveries WHERE status = 'pending' AND ${among}`,
+        ...destinations,
+      )
+      const l = get(
+        `SELECT MIN(lease_until) AS t FROM deliveries WHERE status = 'in_flight' AND ${among}`,
+        ...destinations,
+      )
       const t = get('SELECT MIN(due_at) AS t FROM timers')
       const times = [d?.t, l?.t, t?.t].filter((x): x is number => typeof x === 'number')
       return times.length ? Math.min(...times) : undefined
