@@ -7,8 +7,7 @@ import { hash } from 'node:crypto'
 import type { EcapiEvent } from '../model/ecapi.ts'
 import type { ConsentDecision } from '../model/identity.ts'
 import type { Signal } from '../model/signal.ts'
-
-const BASE32 = '0123456789abcdefghjkmnpqrstvwxyz'
+import { base32Digits } from '../store/ids.ts'
 
 /**
  * `sig_` + 32 hex digits of SHA-256 over the signal's cause and name; or, given `at` (epoch seconds), 7
@@ -25,13 +24,7 @@ const BASE32 = '0123456789abcdefghjkmnpqrstvwxyz'
 export function signalId(basis: string, name: string, at?: number): string {
   const digest = hash('sha256', `${basis}|${name}`, 'hex')
   if (at === undefined || !Number.isFinite(at)) return `sig_${digest.slice(0, 32)}`
-  let t = Math.max(0, Math.floor(at))
-  let time = ''
-  for (let i = 0; i < 7; i++) {
-    time = BASE32[t % 32] + time
-    t = Math.floor(t / 32)
-  }
-  return `sig_${time}${digest.slice(0, 25)}`
+  return `sig_${base32Digits(Math.max(0, Math.floor(at)), 7)}${digest.slice(0, 25)}`
 }
 
 export interface SignalInput {

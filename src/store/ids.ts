@@ -20,13 +20,25 @@ function random16(): Buffer {
   return pool.subarray(offset - 16, offset)
 }
 
-export function newId(prefix: string, now = Date.now()): string {
-  let t = now
-  let time = ''
-  for (let i = 0; i < 10; i++) {
-    time = ALPHABET[t % 32] + time
+/**
+ * `value` (a non-negative integer) as `digits` base-32 characters, most significant first. The width is
+ * fixed, so the strings sort as the numbers do (below 32^digits; above, only the low digits are kept): the
+ * time in front of ids and of time-led keys (signal ids, click dedup keys).
+ *
+ * @example base32Digits(33, 3) // '011'
+ */
+export function base32Digits(value: number, digits: number): string {
+  let t = value
+  let out = ''
+  for (let i = 0; i < digits; i++) {
+    out = ALPHABET[t % 32] + out
     t = Math.floor(t / 32)
   }
+  return out
+}
+
+export function newId(prefix: string, now = Date.now()): string {
+  const time = base32Digits(now, 10)
   const bytes = random16()
   let rand = ''
   for (let i = 0; i < 16; i++) rand += ALPHABET[bytes[i] % 32]

@@ -14,6 +14,7 @@ import type { EcapiEvent } from '../../model/ecapi.ts'
 import { appError, type ErrorDetail } from '../../model/errors.ts'
 import type { ClickIdentity } from '../../model/identity.ts'
 import { validator } from '../../model/validate.ts'
+import { base32Digits } from '../../store/ids.ts'
 
 const Id = T.String({ minLength: 1, maxLength: 512 })
 
@@ -133,7 +134,7 @@ export function readClick(body: unknown, ctx: ClickContext): ReadClick {
   // keeps the pages that inserts touch few and cached instead of spread over a months-deep index
   const minute = Math.floor(clickedAt / 60_000)
   const fingerprint =
-    (minute % 36 ** 6).toString(36).padStart(6, '0') +
+    base32Digits(minute, 6) +
     hash(
       'sha256',
       `${input.visitor_id}|${landing ?? ''}|${JSON.stringify(CLICK_KEYS.map((k) => clickIds[k] ?? ''))}|${minute}`,
