@@ -235,8 +235,8 @@ export interface Store {
     now: number,
   ): Promise<T>
   /**
-   * Epoch ms of the earliest due pending delivery or expired lease of these destinations, or timer, for
-   * sleeping the sweep: a node wakes only for work it can send.
+   * Epoch ms of the earliest pending due time or lease expiry among these destinations' deliveries, or of
+   * the earliest timer, for sleeping the sweep: a node wakes only for work it can send.
    */
   nextDue(destinations: readonly string[]): Promise<number | undefined>
   trace(eventId: string): Promise<Trace | undefined>

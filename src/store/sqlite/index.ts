@@ -43,6 +43,9 @@ import { createWriter, type WriterOptions } from './writer.ts'
 
 type Row = Record<string, string | number | null>
 
+/** `destination IN (?,…)` with one placeholder per name (claims and nextDue filter by the node's destinations). */
+const destinationIn = (names: readonly string[]) => `destination IN (${names.map(() => '?').join(',')})`
+
 /**
  * The rows every accepted event writes: its raw input, the event (deduplicated by its unique key) and each
  * signal (ignored if its id exists). Exported for the benchmark, which times these statements alone.
@@ -378,7 +381,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   function claimOp(opts: Parameters<Store['claimDeliveries']>[0]): LeasedJob[] {
     const dests = opts.destinations
     if (dests.length === 0) return []
-    const filter = `AND destination IN (${dests.map(() => '?').join(',')})`
+    const filter = `AND ${destinationIn(dests)}`
     // two queries, each on its own partial index, instead of an OR that scans
     const rows = [
       ...all(
@@ -824,7 +827,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
         return result
       }),
     async nextDue(destinations) {
-      const among = `destination IN (${destinations.map(() => '?').join(',')})`
+      const among = destinationIn(destinations)
       const d = get(
         `SELECT MIN(due_at) AS t FROM deliveries WHERE status = 'pending' AND ${among}`,
         ...destinations,
