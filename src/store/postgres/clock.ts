@@ -2,7 +2,7 @@
  * Lease times on the database's clock. A lease is `lease_until` in one row that every node compares with
  * its own `now`: with node clocks, a node whose clock runs slow writes leases that look expired to the
  * others, and two nodes send the same delivery at once. So the store measures how far the server's clock
- * is from this node's (the midpoint of a round trip, re-measured every 30 s) and writes and compares
+ * is from this node's (from a round trip, re-measured every 30 s: `nextEstimate`) and writes and compares
  * `lease_until` in server time. The engine keeps judging its own leases on its own clock, from before the
  * round trip that took them, so its view of a lease always ends before the server's.
  *
@@ -24,19 +24,48 @@ export interface DbClock {
 
 const RESYNC_MS = 30_000
 
+/** Server time − node time, known to within `halfWidth` ms either way. */
+export interface OffsetEstimate {
+  offset: number
+  halfWidth: number
+}
+
+/**
+ * One round trip: the server read its clock (`serverMs`) while the node's clock showed between `t0` and
+ * `t1` + 1 (node clocks step in whole milliseconds).
+ *
+ * @example offsetFrom(927, 928, 928.506) // { offset: 0.506, halfWidth: 1 }
+ */
+export function offsetFrom(t0: number, t1: number, serverMs: number): OffsetEstimate {
+  return { offset: serverMs - (t0 + t1 + 1) / 2, halfWidth: (t1 + 1 - t0) / 2 }
+}
+
+/**
+ * The estimate to use after a new measurement. The one in use is kept while the two agree (their ranges
+ * overlap: the same clocks, measured twice): taking every new midpoint moved each lease end by a millisecond
+ * either way every 30 s with no clock having changed, which leases compared at their exact end noticed. A
+ * clock that stepped (no overlap) is followed at once, and a measurement at least 2 ms tighter (the first
+ * one, on a connection still being opened, can take several) replaces a loose one.
+ */
+export function nextEstimate(current: OffsetEstimate | undefined, sample: OffsetEstimate): OffsetEstimate {
+  if (!current) return sample
+  const agree = Math.abs(sample.offset - current.offset) <= sample.halfWidth + current.halfWidth
+  return !agree || sample.halfWidth <= current.halfWidth - 2 ? sample : current
+}
+
 export function createDbClock(pool: pg.Pool, nodeClock: () => number = Date.now): DbClock {
-  let offset = 0
+  let estimate: OffsetEstimate | undefined
+  const offset = () => estimate?.offset ?? 0
   const sync = async () => {
     const t0 = nodeClock()
     const [r] = await query<{ t: number }>(pool, 'SELECT extract(epoch FROM clock_timestamp()) * 1000 AS t')
-    const t1 = nodeClock()
-    offset = Number(r.t) - (t0 + t1) / 2
+    estimate = nextEstimate(estimate, offsetFrom(t0, nodeClock(), Number(r.t)))
   }
   const timer = setInterval(() => sync().catch(() => undefined), RESYNC_MS)
   timer.unref?.()
   return {
-    toDb: (t) => Math.round(t + offset),
-    fromDb: (t) => Math.round(t - offset),
+    toDb: (t) => Math.round(t + offset()),
+    fromDb: (t) => Math.round(t - offset()),
     sync,
     stop: () => clearInterval(timer),
   }

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict'
+import { after, describe, test } from 'node:test'
+import pg from 'pg'
+import { ADMIN_URL } from '../../../test/helpers/postgres.ts'
+import { createDbClock, nextEstimate, offsetFrom } from './clock.ts'
+
+describe('clock offset estimates', () => {
+  test('a round trip bounds the offset by its length, whole node milliseconds included', () => {
+    assert.deepEqual(offsetFrom(927, 928, 928.5), { offset: 0.5, halfWidth: 1 })
+    assert.deepEqual(offsetFrom(1000, 1000, 6000.25), { offset: 4999.75, halfWidth: 0.5 })
+  })
+
+  test('measurements that agree keep the estimate in use; a stepped clock or a much tighter one replaces it', () => {
+    const inUse = offsetFrom(927, 928, 928.506)
+    // the same clocks again, fast and slow round trips: the ranges overlap, nothing moves
+    for (const s of [
+      offsetFrom(929, 929, 929.444),
+      offsetFrom(929, 932, 929.444),
+      offsetFrom(930, 931, 931.9),
+    ])
+      assert.equal(nextEstimate(inUse, s), inUse)
+    // the node's clock stepped 5 s back: followed at once
+    const stepped = offsetFrom(4929, 4929, 9929.4)
+    assert.equal(nextEstimate(inUse, stepped), stepped)
+    // a first measurement on a connection still opening (9 ms) gives way to a tight one that agrees with it
+    const cold = offsetFrom(2083, 2092, 2091.2)
+    const warm = offsetFrom(2093, 2093, 2093.4)
+    assert.equal(nextEstimate(cold, warm), warm)
+    assert.equal(nextEstimate(warm, cold), warm)
+    assert.equal(nextEstimate(undefined, cold), cold)
+  })
+})
+
+describe('database clock', () => {
+  const pool = new pg.Pool({ connectionString: ADMIN_URL, max: 1 })
+  after(() => pool.end())
+
+  test('measures the server against the node, and follows a node clock that steps', async () => {
+    let skew = 0
+    const clock = createDbClock(pool, () => Date.now() + skew)
+    try {
+      await clock.sync()
+      const T = 1_800_000_000_000
+      const first = clock.toDb(T)
+      // one machine: the server's clock and the node's agree within a round trip
+      assert.ok(Math.abs(first - T) < 50, `offset ${first - T} ms`)
+      skew = -5_000
+      await clock.sync()
+      assert.ok(Math.abs(clock.toDb(T) - (first + 5_000)) < 50, `after the step: ${clock.toDb(T) - first} ms`)
+      assert.equal(clock.fromDb(clock.toDb(T)), T)
+    } finally {
+      clock.stop()
+    }
+  })
+})
