@@ -70,6 +70,9 @@ routes: [ { signals: [call_connected, "disposition:*"], to: [pb] } ]
   })
 
   test('a site key from its origin gets CORS and a pool number; the same visitor keeps it', async () => {
+    // one click time for both posts: a retry is a duplicate within its minute, and two posts that straddled
+    // a minute boundary of the server's clock would be two clicks
+    const clickedAt = Date.now()
     const send = () =>
       app.request(
         'POST',
@@ -79,6 +82,7 @@ routes: [ { signals: [call_connected, "disposition:*"], to: [pb] } ]
           url: `${ORIGIN}/?gclid=${GCLID}`,
           campaign: 'mortgage',
           key: SITE,
+          clicked_at: clickedAt,
         }),
         {
           'content-type': 'text/plain',

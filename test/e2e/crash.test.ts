@@ -59,9 +59,9 @@ server: { port: ${port}, host: 127.0.0.1 }
 store: { sqlite: ${join(dir, 'crash.db')} }
 api_keys: [{ name: t, key: ${KEY} }]
 log: { level: silent }
-delivery: { lease_s: 4, sweep_interval_ms: 100, retry_schedule_s: [0.2, 0.5, 1] }
+delivery: { lease_s: 8, sweep_interval_ms: 100, retry_schedule_s: [0.2, 0.5, 1] }
 destinations:
-  pb: { type: postback, url: "${receiver.url}/pb?sig={event_id}", allow_private: true, concurrency: ${CONCURRENCY}, timeout_ms: 1000 }
+  pb: { type: postback, url: "${receiver.url}/pb?sig={event_id}", allow_private: true, concurrency: ${CONCURRENCY}, timeout_ms: 5000 }
 routes: [ { signals: ["*"], to: [pb] } ]
 `,
   )
@@ -115,7 +115,7 @@ routes: [ { signals: ["*"], to: [pb] } ]
         const got = new Set(receiver.received.map((r) => new URL(r.url, 'http://x').searchParams.get('sig')))
         return [...owed].every((s) => got.has(s))
       },
-      20_000,
+      40_000,
       'every acknowledged event delivered',
     )
     const counts = new Map<string, number>()

@@ -156,7 +156,7 @@ describe('PostgreSQL store', () => {
     const t2 = Date.now()
     const later = (await b.takeRateTokens(d, 10, 10)) + (await a.takeRateTokens(d, 10, 10))
     const t3 = Date.now()
-    assert.ok(later >= Math.floor((t2 - t1) / 100), `after ${t2 - t1} ms at 10/s: ${later}`)
+    assert.ok(later >= Math.min(10, Math.floor((t2 - t1) / 100)), `after ${t2 - t1} ms at 10/s: ${later}`)
     assert.ok(
       granted + drained + later <= 10 + refill(t3 - t0),
       `${granted} + ${drained} + ${later} in ${t3 - t0} ms`,
