@@ -35,20 +35,6 @@ export type MetaHashedKey =
   | 'country'
   | 'external_id'
 
-export const META_HASHED_KEYS: readonly MetaHashedKey[] = [
-  'em',
-  'ph',
-  'fn',
-  'ln',
-  'ge',
-  'db',
-  'ct',
-  'st',
-  'zp',
-  'country',
-  'external_id',
-]
-
 /** SHA-256 (64) or MD5 (32) hex: both SDK generations send these unchanged (lowercased). */
 const ALREADY_HASHED = /^(?:[a-f0-9]{64}|[a-f0-9]{32})$/i
 /**

@@ -25,9 +25,8 @@ import { list, unique } from '../values.ts'
 
 /** GA4's cap on events per Measurement Protocol request. */
 export const GA4_MAX_EVENTS = 25
-/** GA4's caps: params per event, name lengths, string parameter values. */
+/** GA4's caps: params per event, string parameter values (names: `GA4_NAME`). */
 export const GA4_MAX_PARAMS = 25
-export const GA4_MAX_NAME = 40
 export const GA4_MAX_PARAM_VALUE = 100
 /** `timestamp_micros` may backdate an event by at most 72 hours. */
 export const GA4_MAX_AGE_S = 72 * 3600

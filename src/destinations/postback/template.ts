@@ -14,11 +14,6 @@ const TOKEN = /\{(_?)([A-Za-z0-9_.:-]+)\}/g
 
 export class MissingMacroError extends Error {}
 
-/** Token names a template uses, for config validation. */
-export function tokensOf(template: string): string[] {
-  return [...template.matchAll(TOKEN)].map((m) => m[2])
-}
-
 export function render(
   template: string,
   lookup: (name: string) => string | undefined,

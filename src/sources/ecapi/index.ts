@@ -62,7 +62,3 @@ function crossFieldErrors(ev: unknown): ErrorDetail[] {
     out.push({ path: '/currency_code', message: 'required when value is set' })
   return out
 }
-
-/** ECAPI identity is (data_set_id, id); without an id an event is never a duplicate (ecapi.md §5). */
-export const ecapiDedupKey = (e: EcapiEvent): string | undefined =>
-  e.id === undefined ? undefined : `ecapi:${e.data_set_id}:${e.id}`

@@ -40,21 +40,6 @@ import {
 } from '../common.ts'
 import type { CommonSourceConfig, SourceDefinition, SourceRequest } from '../contract.ts'
 
-export const POSTBACK_FIELDS = [
-  'call_id',
-  'disposition',
-  'value',
-  'currency',
-  'revenue',
-  'payout',
-  'predicted_value',
-  'event_id',
-  'caller',
-  'tracking_number',
-  'campaign',
-  'duration_s',
-  'timestamp',
-] as const
 export const CLICK_ID_FIELDS = [
   'gclid',
   'gbraid',

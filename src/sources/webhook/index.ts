@@ -32,7 +32,7 @@ import {
   verifyHmac,
 } from '../common.ts'
 import type { CommonSourceConfig, SourceDefinition, SourceRequest } from '../contract.ts'
-import { applyFieldMap, FieldMap, type Mapped, mergeMaps, sourcePointer, TARGETS } from './fieldmap.ts'
+import { applyFieldMap, FieldMap, type Mapped, mergeMaps, sourcePointer } from './fieldmap.ts'
 import { PRESET_NAMES, PRESETS, type Preset } from './presets/index.ts'
 
 export const WebhookSourceConfig = T.Object({
@@ -240,6 +240,3 @@ export const webhookSource: SourceDefinition<typeof WebhookSourceConfig> = {
     ]
   },
 }
-
-/** Targets a field map may name with a typed meaning; any other name is kept under `ext.call.ext`. */
-export const WEBHOOK_TARGETS = Object.keys(TARGETS)
