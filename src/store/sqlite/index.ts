@@ -38,6 +38,7 @@ import type {
   Trace,
 } from '../types.ts'
 import { createCheckpointer } from './checkpointer.ts'
+import { countRows, createCounter } from './counts.ts'
 import { SQLITE_MIGRATIONS } from './migrations.ts'
 import { createWriter, type WriterOptions } from './writer.ts'
 
@@ -157,6 +158,8 @@ export function openSqliteDatabase(
 export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   const { db, durable } = openSqliteDatabase(path, opts)
   const writer = createWriter(db, durable ? durableWriterOptions(path) : {})
+  // a file another connection can open: whole-table counts run on its thread, off the event loop
+  const counter = path === ':memory:' ? undefined : createCounter(path)
 
   const cache = new Map<string, StatementSync>()
   const stmt = (sql: string) => {
@@ -921,14 +924,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
         )
         return true
       }),
-    async counts() {
-      const deliveries: Record<string, number> = {}
-      for (const r of all('SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status'))
-        deliveries[String(r.status)] = Number(r.n)
-      const events = Number(get('SELECT COUNT(*) AS n FROM events')?.n ?? 0)
-      const signals = Number(get('SELECT COUNT(*) AS n FROM signals')?.n ?? 0)
-      return { deliveries, events, signals }
-    },
+    counts: () => (counter ? counter.counts() : Promise.resolve(countRows(db))),
     async ping() {
       get('SELECT 1 AS ok')
     },
@@ -938,6 +934,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       return { transactions, operations, checkpoints: durable ? checkpoints : undefined }
     },
     async close() {
+      await counter?.close()
       await writer.close()
       // closing the last connection checkpoints and deletes the WAL: the main file must be synced first
       if (durable) db.exec('PRAGMA synchronous = FULL')
