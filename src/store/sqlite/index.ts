@@ -38,8 +38,8 @@ import type {
   Trace,
 } from '../types.ts'
 import { createCheckpointer } from './checkpointer.ts'
-import { countRows, createCounter } from './counts.ts'
 import { SQLITE_MIGRATIONS } from './migrations.ts'
+import { createReader, type Row as ReadRow } from './reader.ts'
 import { createWriter, type WriterOptions } from './writer.ts'
 
 type Row = Record<string, string | number | null>
@@ -158,8 +158,26 @@ export function openSqliteDatabase(
 export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   const { db, durable } = openSqliteDatabase(path, opts)
   const writer = createWriter(db, durable ? durableWriterOptions(path) : {})
-  // a file another connection can open: whole-table counts run on its thread, off the event loop
-  const counter = path === ':memory:' ? undefined : createCounter(path)
+  // a file another connection can open: reads that walk whole tables run on the reader's thread (reader.ts)
+  const reader = path === ':memory:' ? undefined : createReader(path)
+  const readAll = (sql: string, ...params: Array<string | number | null>): Promise<ReadRow[]> =>
+    reader ? reader.all(sql, params) : Promise.resolve(all(sql, ...params))
+  let counting: ReturnType<Store['counts']> | undefined
+  /** Calls made while a count runs share its answer (each dashboard polls every 5 s). */
+  function counts(): ReturnType<Store['counts']> {
+    counting ??= (async () => {
+      const deliveries: Record<string, number> = {}
+      for (const r of await readAll('SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status'))
+        deliveries[String(r.status)] = Number(r.n)
+      const [t] = await readAll(
+        'SELECT (SELECT COUNT(*) FROM events) AS events, (SELECT COUNT(*) FROM signals) AS signals',
+      )
+      return { deliveries, events: Number(t?.events ?? 0), signals: Number(t?.signals ?? 0) }
+    })().finally(() => {
+      counting = undefined
+    })
+    return counting
+  }
 
   const cache = new Map<string, StatementSync>()
   const stmt = (sql: string) => {
@@ -743,11 +761,14 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     const patterns = likePatterns(subject)
     const deleted: TableCounts = {}
     for (const t of FORGET_TABLES) {
-      // a substring search no index can serve: a full read of the table, outside any write transaction
+      // a substring search no index can serve: a full read of the table, outside any write transaction and
+      // off the event loop; each row found is read again, and checked, inside the write that scrubs it
       const where = t.cols.flatMap((c) => patterns.map(() => `${c} LIKE ? ESCAPE '\\'`)).join(' OR ')
-      const keys = all(
-        `SELECT ${t.key} AS k FROM ${t.table} WHERE ${where}`,
-        ...t.cols.flatMap(() => patterns),
+      const keys = (
+        await readAll(
+          `SELECT ${t.key} AS k FROM ${t.table} WHERE ${where}`,
+          ...t.cols.flatMap(() => patterns),
+        )
       ).map((r) => String(r.k))
       for (let i = 0; i < keys.length; i += 200) {
         const part = keys.slice(i, i + 200)
@@ -924,7 +945,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
         )
         return true
       }),
-    counts: () => (counter ? counter.counts() : Promise.resolve(countRows(db))),
+    counts,
     async ping() {
       get('SELECT 1 AS ok')
     },
@@ -934,7 +955,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       return { transactions, operations, checkpoints: durable ? checkpoints : undefined }
     },
     async close() {
-      await counter?.close()
+      await reader?.close()
       await writer.close()
       // closing the last connection checkpoints and deletes the WAL: the main file must be synced first
       if (durable) db.exec('PRAGMA synchronous = FULL')
