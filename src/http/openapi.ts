@@ -184,6 +184,25 @@ export function openApiDocument() {
           responses: { '200': json({ type: 'object' }), ...errors(401, 404) },
         },
       },
+      '/v1/stats': {
+        get: {
+          summary:
+            'Rows by table and deliveries by status; a large PostgreSQL table gives an estimate, named in `approximate`',
+          responses: {
+            '200': json({
+              type: 'object',
+              required: ['deliveries', 'events', 'signals'],
+              properties: {
+                deliveries: { type: 'object', additionalProperties: { type: 'integer' } },
+                events: { type: 'integer' },
+                signals: { type: 'integer' },
+                approximate: { type: 'array', items: { type: 'string' } },
+              },
+            }),
+            ...errors(401),
+          },
+        },
+      },
       '/healthz': {
         get: { security: [], summary: 'Liveness', responses: { '200': json({ type: 'object' }) } },
       },

@@ -181,6 +181,18 @@ export interface StoreWrites {
   checkpoints?: { thread: number; writer: number; waitMs: number }
 }
 
+/**
+ * Rows by table (deliveries by status). `approximate` names the figures a large PostgreSQL table gave as
+ * the planner's estimate instead of a count (`events`, `signals`, `deliveries.delivered`); absent when every
+ * figure is exact.
+ */
+export interface StoreCounts {
+  deliveries: Record<string, number>
+  events: number
+  signals: number
+  approximate?: string[]
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres'
   migrate(): Promise<void>
@@ -252,8 +264,8 @@ export interface Store {
    * True when no state is stored (nothing to share).
    */
   takeProbe(destination: string, openedAt: number, untilMs: number, now: number): Promise<boolean>
-  /** Counts for /metrics and the dashboard. */
-  counts(): Promise<{ deliveries: Record<string, number>; events: number; signals: number }>
+  /** Counts for `GET /v1/stats` and the dashboard. */
+  counts(): Promise<StoreCounts>
   /** What the store's writer has done since it opened, for /metrics. */
   writes(): StoreWrites
   ping(): Promise<void>

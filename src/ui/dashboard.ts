@@ -37,8 +37,10 @@ async function refresh() {
   try {
     const [stats, dests, dead] = await Promise.all([api('/v1/stats'), api('/v1/destinations'), api('/v1/deliveries?status=dead&limit=50')])
     $('status').textContent = 'connected · ' + new Date().toLocaleTimeString()
-    $('counts').innerHTML = ['pending','in_flight','delivered','dead'].map((s) => '<div class="card"><span class="muted">' + s + '</span><b>' + (stats.deliveries[s] || 0) + '</b></div>').join('') +
-      '<div class="card"><span class="muted">events</span><b>' + stats.events + '</b></div><div class="card"><span class="muted">signals</span><b>' + stats.signals + '</b></div>'
+    // a large PostgreSQL table's figure is an estimate (stats.approximate): shown with ≈
+    const about = (name, n) => ((stats.approximate || []).includes(name) ? '≈ ' : '') + n
+    $('counts').innerHTML = ['pending','in_flight','delivered','dead'].map((s) => '<div class="card"><span class="muted">' + s + '</span><b>' + about('deliveries.' + s, stats.deliveries[s] || 0) + '</b></div>').join('') +
+      '<div class="card"><span class="muted">events</span><b>' + about('events', stats.events) + '</b></div><div class="card"><span class="muted">signals</span><b>' + about('signals', stats.signals) + '</b></div>'
     $('dests').innerHTML = dests.destinations.map((d) => {
       const state = !d.enabled ? '<span class="muted">disabled: ' + esc(d.disabled_reason) + '</span>' : d.health && d.health.paused ? '<span class="bad">paused: ' + esc(d.health.paused.reason) + '</span>' : d.health && d.health.state !== 'closed' ? '<span class="bad">breaker ' + esc(d.health.state) + '</span>' : '<span class="ok">healthy</span>'
       return '<tr><td>' + esc(d.name) + '</td><td>' + esc(d.type) + '</td><td>' + state + '</td><td>' + esc(d.queued ?? '') + '</td><td>' + esc(d.inFlight ?? '') + '</td></tr>'

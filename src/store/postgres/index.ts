@@ -66,6 +66,8 @@ export interface PostgresOptions extends PoolOptions {
    * again with the same idempotency key, as after any attempt whose record failed.
    */
   durableAttemptRecords?: boolean
+  /** Above this many rows a table's count is the planner's estimate (read.ts: `EXACT_COUNT_LIMIT`). */
+  exactCountLimit?: number
 }
 
 export async function openPostgresStore(url: string, opts: PostgresOptions = {}): Promise<PostgresStore> {
@@ -137,7 +139,7 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
     // probe leases compare across nodes, so they run on the database's clock like delivery leases
     takeProbe: (name, openedAt, untilMs, now) =>
       read.takeProbe(pool, name, openedAt, clock.toDb(untilMs), clock.toDb(now)),
-    counts: () => read.counts(pool),
+    counts: () => read.counts(pool, opts.exactCountLimit),
     async ping() {
       await query(pool, 'SELECT 1')
     },

@@ -561,3 +561,69 @@ describe('PostgreSQL store', () => {
     assert.equal(t.raw?.body, 'x\uFFFDy')
   })
 })
+
+describe('PostgreSQL counts of large tables', () => {
+  test('exact while tables are small or never analyzed; past the limit, estimates that follow growth, named as such', async () => {
+    const own = await createTestDatabase()
+    const store = await openPostgresStore(own.url, { exactCountLimit: 1_000 })
+    const c = new pg.Client({ connectionString: own.url })
+    try {
+      await store.migrate()
+      await c.connect()
+      // this test decides when the tables are analyzed (a fresh server runs autovacuum, which would too)
+      for (const t of ['events', 'signals', 'deliveries'])
+        await c.query(`ALTER TABLE ${t} SET (autovacuum_enabled = false)`)
+      const fill = async (from: number, to: number) => {
+        await c.query(
+          `INSERT INTO events (id, raw_id, dedup_key, status, data_set_id, event_type, occurred_at, body, created_at)
+           SELECT 'evt_' || g, 'raw_' || g, 'k' || g, 'accepted', 'ds', 'contact', 1, '{}', 1 FROM generate_series($1::int, $2::int) g`,
+          [from, to],
+        )
+        await c.query(
+          `INSERT INTO signals (id, event_id, name, data_set_id, occurred_at, body, created_at)
+           SELECT 'sig_' || g, 'evt_' || g, 'contact', 'ds', 1, '{}', 1 FROM generate_series($1::int, $2::int) g`,
+          [from, to],
+        )
+        // every 1,000th pending, in flight, dead or skipped; the rest delivered
+        await c.query(
+          `INSERT INTO deliveries (id, signal_id, destination, status, due_at, lease_until, idempotency_key, created_at, updated_at)
+           SELECT 'dlv_' || g, 'sig_' || g, 'pb',
+             CASE g % 1000 WHEN 1 THEN 'pending' WHEN 2 THEN 'in_flight' WHEN 3 THEN 'dead' WHEN 4 THEN 'skipped' ELSE 'delivered' END,
+             1, CASE WHEN g % 1000 = 2 THEN 1 END, 'sig_' || g, 1, 1
+           FROM generate_series($1::int, $2::int) g`,
+          [from, to],
+        )
+      }
+      await fill(1, 20_000)
+      // never analyzed: the planner knows nothing, so everything is counted
+      assert.deepEqual(await store.counts(), {
+        deliveries: { pending: 20, in_flight: 20, dead: 20, skipped: 20, delivered: 19_920 },
+        events: 20_000,
+        signals: 20_000,
+      })
+      for (const t of ['events', 'signals', 'deliveries']) await c.query(`ANALYZE ${t}`)
+      const analyzed = await store.counts()
+      assert.deepEqual(analyzed.approximate, ['deliveries.delivered', 'events', 'signals'])
+      // what an operator acts on stays exact
+      assert.deepEqual(
+        { ...analyzed.deliveries, delivered: 0 },
+        { pending: 20, in_flight: 20, dead: 20, skipped: 20, delivered: 0 },
+      )
+      const near = (got: number, want: number) =>
+        assert.ok(Math.abs(got - want) <= want * 0.1, `${got} for ${want}`)
+      near(analyzed.events, 20_000)
+      near(analyzed.signals, 20_000)
+      near(analyzed.deliveries.delivered, 19_920)
+      // grown since the last ANALYZE: the estimate scales with the table's pages
+      await fill(20_001, 40_000)
+      const grown = await store.counts()
+      near(grown.events, 40_000)
+      near(grown.deliveries.delivered, 39_840)
+      assert.equal(grown.deliveries.dead, 40)
+    } finally {
+      await c.end()
+      await store.close()
+      await own.drop()
+    }
+  })
+})
