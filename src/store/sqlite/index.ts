@@ -776,15 +776,24 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
         if (n) deleted[t.table] = (deleted[t.table] ?? 0) + n
       }
     }
-    // lookup keys hold the subject's identityKey: the alias and the facts themselves go
+    // lookup keys hold the subject's identityKey: the alias and the facts themselves go. Their keys are
+    // found by the same kind of search (every key of a table that grows with visitors), then deleted by key
     const hashPatterns = req.hashes.map((h) => `%${h.toLowerCase()}%`)
+    const lookups: Array<{ table: string; col: string; keys: string[] }> = []
+    for (const [table, col] of [
+      ['journey_aliases', 'alias'],
+      ['facts', 'key'],
+    ]) {
+      const where = hashPatterns.map(() => `${col} LIKE ?`).join(' OR ')
+      const keys = where
+        ? await readAll(`SELECT ${col} AS k FROM ${table} WHERE ${where}`, ...hashPatterns)
+        : []
+      lookups.push({ table, col, keys: keys.map((r) => String(r.k)) })
+    }
     const auditId = await writer.run(() => {
-      for (const [table, col] of [
-        ['journey_aliases', 'alias'],
-        ['facts', 'key'],
-      ]) {
+      for (const { table, col, keys } of lookups) {
         let n = 0
-        for (const p of hashPatterns) n += Number(run(`DELETE FROM ${table} WHERE ${col} LIKE ?`, p).changes)
+        for (const k of keys) n += Number(run(`DELETE FROM ${table} WHERE ${col} = ?`, k).changes)
         if (n) deleted[table] = (deleted[table] ?? 0) + n
       }
       return insertAudit({ action: 'forget', subject: req.subject, counts: deleted, actor: req.actor }, now)
