@@ -72,6 +72,9 @@ describe('reads on their own thread', () => {
     assert.deepEqual(a.status === 'fulfilled' && plain(a.value), [{ x: 'first' }])
     assert.deepEqual(b.status === 'fulfilled' && plain(b.value), [{ x: 'second' }])
     assert.match(bad.status === 'rejected' ? String(bad.reason) : '', /no such table: nowhere/)
+    // a parameter that cannot cross to the thread fails that read, before it is sent
+    await assert.rejects(reader.all('SELECT ? AS x', [(() => 1) as unknown as string]), /could not be cloned/)
+    assert.deepEqual(plain(await reader.all('SELECT 1 AS x', [])), [{ x: 1 }])
   })
 
   test('its connection cannot write', async () => {

@@ -68,7 +68,14 @@ export function createReader(path: string): Reader {
       return new Promise<Row[]>((resolve, reject) => {
         waiting.set(id, { resolve, reject })
         w.ref()
-        w.postMessage({ id, sql, params })
+        try {
+          w.postMessage({ id, sql, params })
+        } catch (err) {
+          // parameters that cannot be cloned: this read fails alone, and the thread may sleep again
+          waiting.delete(id)
+          if (waiting.size === 0) w.unref()
+          reject(err)
+        }
       })
     },
     async close() {
