@@ -148,7 +148,7 @@ export const EXACT_COUNT_LIMIT = 200_000
 
 /**
  * The planner's row estimate of a table, scaled to its current size as the planner does (rows per page at
- * the last ANALYZE × pages now), so it follows growth between ANALYZEs; undefined if never analyzed.
+ * the last ANALYZE × pages now), so it follows growth between ANALYZEs; null if never analyzed.
  */
 const ESTIMATE = `
 SELECT c.relname AS name,
@@ -158,9 +158,9 @@ FROM pg_class c WHERE c.oid IN ('events'::regclass, 'signals'::regclass, 'delive
 
 /**
  * Exact counts while tables are small. A table past `exactLimit` (by estimate) gives its estimate instead,
- * named in `approximate`. Deliveries that are not yet final, and dead ones, are always counted exactly:
- * their indexes (`deliveries_due`, `deliveries_lease`, `deliveries_status`) hold only those rows, and they
- * are what an operator acts on; `delivered` is then the estimate of the table less every other status.
+ * named in `approximate`. Pending, in-flight, dead and skipped deliveries are always counted, each on an
+ * index that reads only its own rows (`deliveries_due`, `deliveries_lease`, then `deliveries_status`):
+ * they are what an operator acts on. `delivered` is then the table's estimate less those.
  */
 export async function counts(pool: pg.Pool, exactLimit = EXACT_COUNT_LIMIT): Promise<StoreCounts> {
   const estimates = new Map<string, number | null>()
