@@ -912,7 +912,9 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       if (q.destination) where.push('destination = ?') && params.push(q.destination)
       if (q.after) where.push('id > ?') && params.push(q.after)
       const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`
-      return all(sql, ...params, q.limit).map(toDelivery)
+      // a filter the id order serves badly (a rare destination among millions of rows) reads until it has
+      // `limit` rows, however many that takes: on the reader's thread
+      return (await readAll(sql, ...params, q.limit)).map((r) => toDelivery(r as Row))
     },
     replay: (id, now) =>
       writer.run(() => {

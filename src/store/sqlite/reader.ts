@@ -1,6 +1,7 @@
 /**
- * Reads that walk whole tables, on a thread of their own over a read-only connection: the counts of
- * `GET /v1/stats` and a subject deletion's substring search. Measured on the event loop (2 × AMD EPYC, a
+ * Reads that may walk whole tables, on a thread of their own over a read-only connection: the counts of
+ * `GET /v1/stats`, a subject deletion's substring search, and delivery listings (`GET /v1/deliveries`, whose
+ * filters the id order may serve badly). Measured on the event loop (2 × AMD EPYC, a
  * database of 1,000,000 events with a signal and a delivery each): the counts held it ~100 ms per call, and
  * the dashboard asks every 5 s; a subject's LIKE search took ~750 ms per table of 600-byte bodies, several
  * seconds per deletion. Every request and postback of those milliseconds waited, where the call-connected
