@@ -12,8 +12,8 @@
  *   const { log, checkpointed } = await cp.checkpoint() // frames in the WAL, frames now in the main file
  *   await cp.close()
  */
-import { once } from 'node:events'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { closeThread, startThread } from './thread.ts'
 
 export interface CheckpointResult {
   /** 1 if another connection held a lock the checkpoint needed (it then copied what it could). */
@@ -41,13 +41,7 @@ export function createCheckpointer(path: string): Checkpointer {
   }
 
   function start(): Worker {
-    // no preloads (`--import`): the thread runs SQLite alone, and a preload written for the main thread can
-    // end it (the benchmark's parent watch did, on the thread's empty stdin)
-    const w = new Worker(new URL('./checkpoint-worker.ts', import.meta.url), {
-      workerData: { path },
-      execArgv: [],
-    })
-    w.unref()
+    const w = startThread(new URL('./checkpoint-worker.ts', import.meta.url), path)
     w.on('message', (m: CheckpointResult | { error: string }) =>
       answer((p) => ('error' in m ? p.reject(new Error(m.error)) : p.resolve(m))),
     )
@@ -73,11 +67,7 @@ export function createCheckpointer(path: string): Checkpointer {
     async close() {
       const w = worker
       worker = undefined
-      if (!w) return
-      w.ref()
-      const exited = once(w, 'exit')
-      w.postMessage('close')
-      await exited
+      await closeThread(w)
     },
   }
 }

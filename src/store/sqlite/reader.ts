@@ -15,9 +15,9 @@
  *   await reader.all('SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status', [])
  *   await reader.close()
  */
-import { once } from 'node:events'
 import type { SQLInputValue } from 'node:sqlite'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { closeThread, startThread } from './thread.ts'
 
 export type Row = Record<string, unknown>
 
@@ -40,12 +40,7 @@ export function createReader(path: string): Reader {
   }
 
   function start(): Worker {
-    // no preloads (`--import`): the thread runs SQLite alone (as the checkpointer's, see checkpointer.ts)
-    const w = new Worker(new URL('./reader-worker.ts', import.meta.url), {
-      workerData: { path },
-      execArgv: [],
-    })
-    w.unref()
+    const w = startThread(new URL('./reader-worker.ts', import.meta.url), path)
     w.on('message', (m: ReaderAnswer) => {
       const p = waiting.get(m.id)
       waiting.delete(m.id)
@@ -82,11 +77,7 @@ export function createReader(path: string): Reader {
     async close() {
       const w = worker
       worker = undefined
-      if (!w) return
-      w.ref()
-      const exited = once(w, 'exit')
-      w.postMessage('close')
-      await exited
+      await closeThread(w)
     },
   }
 }
