@@ -1,10 +1,10 @@
 /**
  * Reads that may walk whole tables, on a thread of their own over a read-only connection: the counts of
  * `GET /v1/stats`, a subject deletion's substring search, and delivery listings (`GET /v1/deliveries`, whose
- * filters the id order may serve badly). Measured on the event loop (2 × AMD EPYC, a
- * database of 1,000,000 events with a signal and a delivery each): the counts held it ~100 ms per call, and
- * the dashboard asks every 5 s; a subject's LIKE search took ~750 ms per table of 600-byte bodies, several
- * seconds per deletion. Every request and postback of those milliseconds waited, where the call-connected
+ * filters the id order may serve badly). Measured on the event loop (2 × AMD EPYC, a database of 1,000,000
+ * events with a signal and a delivery each): the counts held it ~100 ms per call, and the dashboard asks
+ * every 5 s; a subject's LIKE search took ~750 ms per table of 600-byte bodies, several seconds per
+ * deletion. Every request and postback of those milliseconds waited, where the call-connected
  * path's budget is 10 ms. On the thread the scans cost the other core instead. In WAL mode the thread reads
  * the last commit's snapshot and never takes a lock the writer needs.
  *
@@ -34,6 +34,14 @@ export function createReader(path: string): Reader {
   let nextId = 0
   const waiting = new Map<number, { resolve: (rows: Row[]) => void; reject: (e: Error) => void }>()
 
+  /** The read `id` is answered (or never sent): the thread may sleep once none is left. */
+  function settled(id: number) {
+    const p = waiting.get(id)
+    waiting.delete(id)
+    if (waiting.size === 0) worker?.unref()
+    return p
+  }
+
   function failAll(err: Error) {
     for (const w of waiting.values()) w.reject(err)
     waiting.clear()
@@ -42,9 +50,7 @@ export function createReader(path: string): Reader {
   function start(): Worker {
     const w = startThread(new URL('./reader-worker.ts', import.meta.url), path)
     w.on('message', (m: ReaderAnswer) => {
-      const p = waiting.get(m.id)
-      waiting.delete(m.id)
-      if (waiting.size === 0) w.unref()
+      const p = settled(m.id)
       if ('error' in m) p?.reject(new Error(m.error))
       else p?.resolve(m.rows)
     })
@@ -67,9 +73,8 @@ export function createReader(path: string): Reader {
         try {
           w.postMessage({ id, sql, params })
         } catch (err) {
-          // parameters that cannot be cloned: this read fails alone, and the thread may sleep again
-          waiting.delete(id)
-          if (waiting.size === 0) w.unref()
+          // parameters that cannot be cloned: this read fails alone
+          settled(id)
           reject(err)
         }
       })
