@@ -50,6 +50,8 @@ export interface Delivery {
   /** Stable across retries and re-sends; what the destination deduplicates on. */
   idempotencyKey: string
   lastError?: string
+  /** What the delivered payload carried to match on (`Outcome.matchKeys`); absent before delivery. */
+  matchKeys?: string[]
   createdAt: number
   updatedAt: number
 }
@@ -80,6 +82,13 @@ export interface Outcome {
   retryAfterMs?: number
   /** A fixed delay that replaces backoff (e.g. Google's 6 h TOO_RECENT retries). */
   fixedDelayMs?: number
+  /**
+   * The identifiers this job's payload gave the platform to match the conversion to a click or a person, by
+   * the platform's own field names (Meta `fbc`, `em`…; Google `gclid`, `email`…), sorted and unique: the
+   * numerator of the match rate (docs/observability.md). `[]` when the payload carried none; absent for a
+   * destination that matches nothing (a webhook, the log).
+   */
+  matchKeys?: string[]
 }
 
 export interface Attempt {

@@ -189,6 +189,33 @@ describe('ecapi against a local partner', () => {
       assert.ok(!p.requests[0].raw.includes(raw), raw)
   })
 
+  test('match keys: each outcome names the user_data identifiers the partner received', async () => {
+    const p = await partner({ secret: SECRET, batch: true })
+    const batch = [
+      signal({ id: 'full', name: 'qualified_call' }),
+      signal({ id: 'nopii', name: 'qualified_call', consent: { pii: false } }),
+      // passes closeloop's checks, fails the partner's schema: an impossible age range
+      signal({ id: 'bad', name: 'qualified_call', event: { user_data: { age_range: 99 } } }),
+      signal({ id: 'unmapped', name: 'follow_up' }),
+    ]
+    const out = await destination(p, { envelope: 'batch', batch_size: 4, click_id_from: 'gclid' }).send(
+      batch.map(job),
+      context(http),
+    )
+    assert.deepEqual(
+      out.map((o) => [o.kind, o.matchKeys]),
+      [
+        ['delivered', ['address', 'click_id', 'customer_identifier', 'email_address', 'phone_numbers']],
+        ['delivered', ['click_id']],
+        ['permanent', ['click_id', 'phone_numbers']],
+        ['permanent', undefined],
+      ],
+    )
+    const ud = p.records.get('acme\u241fnopii')!.user_data as Record<string, unknown>
+    // the user agent was sent, and is no match key (see presentKeys)
+    assert.deepEqual(Object.keys(ud).sort(), ['click_id', 'event_user_agent', 'gpp_sid', 'gpp_string'])
+  })
+
   test('unmapped signals are permanent and never sent', async () => {
     const p = await partner()
     const out = await destination(p).send(

@@ -31,7 +31,7 @@ import type {
 import { sendIsolating } from '../isolate.ts'
 import { signStandardWebhook } from '../webhook/index.ts'
 import { classifyEcapiResponse } from './errors.ts'
-import { buildEcapiEvent, CLICK_ID_SOURCES, type Envelope, requestBody } from './payload.ts'
+import { buildEcapiEvent, CLICK_ID_SOURCES, type Envelope, matchKeysOf, requestBody } from './payload.ts'
 
 /** A mapping value: a standard ECAPI event type, `custom:<name>`, or `""` (never send). */
 const EVENT_TYPE_VALUE = `^(|custom:.+|${EVENT_TYPES.filter((t) => t !== 'custom').join('|')})$`
@@ -170,6 +170,7 @@ function createEcapi(config: EcapiConfig & CommonDestinationConfig): Destination
       destination: 'ecapi',
       message: 'partner rejected a batch as invalid; splitting it to isolate the bad event',
     })
+    for (const p of pending) outcomes[p.index] = { ...outcomes[p.index], matchKeys: matchKeysOf(p.event) }
     return outcomes
   }
 

@@ -23,7 +23,7 @@ import {
   normalizeEcapiPhone,
   normalizeEcapiPostalCode,
 } from './normalize.ts'
-import { buildEcapiEvent, parseEventType, requestBody, resolveEventType } from './payload.ts'
+import { buildEcapiEvent, matchKeysOf, parseEventType, requestBody, resolveEventType } from './payload.ts'
 
 const checkSchema = validator(EcapiEvent)
 
@@ -264,5 +264,47 @@ describe('buildEcapiEvent', () => {
     assert.deepEqual(JSON.parse(requestBody([built.event], { mode: 'batch', key: 'events' })), {
       events: [built.event],
     })
+  })
+})
+
+describe('match keys', () => {
+  test('consented PII: the hashed identifiers, address and click id; no IP, user agent or consent signals', () => {
+    const built = buildEcapiEvent(signal(), { clickIdFrom: 'gclid' })
+    assert.ok(built.ok)
+    assert.deepEqual(matchKeysOf(built.event), [
+      'address',
+      'click_id',
+      'customer_identifier',
+      'email_address',
+      'phone_numbers',
+    ])
+  })
+
+  test('no PII consent: only the click id, with or without a user agent', () => {
+    const noUa = signal({
+      consent: { pii: false },
+      event: {
+        user_data: { email_address: 'a@b.co', gpp_sid: [2] },
+        ext: { click_ids: { ttclid: 'E.C.P.tt' } },
+      },
+    })
+    const built = buildEcapiEvent(noUa, { clickIdFrom: 'ttclid' })
+    assert.ok(built.ok)
+    assert.deepEqual(matchKeysOf(built.event), ['click_id'])
+    const withUa = buildEcapiEvent(signal({ consent: { pii: false } }), { clickIdFrom: 'ttclid' })
+    assert.ok(withUa.ok)
+    assert.deepEqual(matchKeysOf(withUa.event), ['click_id'])
+  })
+
+  test('nothing matchable: []', () => {
+    const built = buildEcapiEvent(
+      signal({ consent: { pii: false }, event: { user_data: { gpp_sid: [2] }, ext: {} } }),
+    )
+    assert.ok(built.ok)
+    assert.deepEqual(built.event.user_data, { gpp_sid: [2] })
+    assert.deepEqual(matchKeysOf(built.event), [])
+    const bare = buildEcapiEvent(signal({ event: { user_data: undefined, ext: {} } }))
+    assert.ok(bare.ok)
+    assert.deepEqual(matchKeysOf(bare.event), [])
   })
 })

@@ -15,7 +15,7 @@ import type { Address, EcapiEvent, UserData } from '../../model/ecapi.ts'
 import { EVENT_SOURCES, EVENT_TYPES, type EventSource, type EventType } from '../../model/ecapi.ts'
 import type { Signal } from '../../model/signal.ts'
 import { ecapiCustomName, resolveSignal } from '../signal-map.ts'
-import { list, scalarOrArray, unique } from '../values.ts'
+import { list, presentKeys, scalarOrArray, unique } from '../values.ts'
 import {
   ecapiCountry,
   ecapiCustomerIdHash,
@@ -186,6 +186,33 @@ export function buildEcapiUserData(
   if (typeof clickId === 'string' && clickId.trim() !== '') out.click_id = clickId.trim()
   if (ud.impression_id) out.impression_id = ud.impression_id
   return Object.keys(out).length > 0 ? out : undefined
+}
+
+/**
+ * The `user_data` fields a partner can match a person or click on. Not: `utcoffset`, `gender`, `age_range`
+ * and `customer_segments` (attributes), `gpp_string`, `gpp_sid` and `mmt_only` (consent signals), and the
+ * IP addresses and user agents (see `presentKeys`).
+ */
+export const ECAPI_MATCH_KEYS = [
+  'address',
+  'click_id',
+  'customer_identifier',
+  'email_address',
+  'ifa',
+  'impression_id',
+  'phone_numbers',
+  'uids',
+] as const satisfies readonly (keyof UserData)[]
+
+/**
+ * The `user_data` fields of an outbound event the partner can match on (`ECAPI_MATCH_KEYS`), sorted.
+ *
+ * @example matchKeysOf({ …, user_data: { phone_numbers: '7c8d…', click_id: 'Cj0…', gpp_sid: [2] } })
+ *   // ['click_id', 'phone_numbers']
+ */
+export function matchKeysOf(event: Pick<EcapiEvent, 'user_data'>): string[] {
+  const ud = event.user_data ?? {}
+  return presentKeys(Object.fromEntries(ECAPI_MATCH_KEYS.map((k) => [k, ud[k]])))
 }
 
 export interface BuildOptions extends UserDataOptions {

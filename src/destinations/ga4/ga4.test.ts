@@ -18,6 +18,7 @@ import {
   clientIdFromCookie,
   ga4ClientId,
   groupRequests,
+  matchKeysOf,
   resolveEventName,
   validEventName,
 } from './payload.ts'
@@ -159,6 +160,45 @@ describe('ga4 payload', () => {
     assert.deepEqual(built.hit.identity.consent, { ad_user_data: 'DENIED' })
   })
 
+  test('match keys: consented PII reports the user_data fields, a captured client id and user_id', () => {
+    const hit = (s: Signal, sendUserId = false) => {
+      const b = buildGa4Hit(s, { nowMs: Date.now(), sendUserId })
+      assert.ok(b.ok)
+      return b.hit
+    }
+    const { ext, user_data } = signal().event
+    const full = signal({
+      event: {
+        ext: { ...ext, click_ids: { ga: 'GA1.1.42.1700000000' } as ClickIdentity },
+        user_data: { ...user_data, customer_identifier: 'c-9' },
+      },
+    })
+    assert.deepEqual(matchKeysOf(hit(full, true)), [
+      'address',
+      'client_id',
+      'sha256_email_address',
+      'sha256_phone_number',
+      'user_id',
+    ])
+    // the client id derived from the call matches no GA4 user: not a match key
+    assert.deepEqual(matchKeysOf(hit(signal())), ['address', 'sha256_email_address', 'sha256_phone_number'])
+  })
+
+  test('match keys: without PII consent only the captured client id; nothing matchable → []', () => {
+    const denied = { pii: false } as const
+    const clicked = signal({
+      consent: denied,
+      event: { ext: { click_ids: { ga: 'GA1.1.42.1700000000' } as ClickIdentity } },
+    })
+    const a = buildGa4Hit(clicked, { nowMs: Date.now(), sendUserId: true })
+    assert.ok(a.ok)
+    assert.deepEqual(matchKeysOf(a.hit), ['client_id'])
+    const b = buildGa4Hit(signal({ consent: denied }), { nowMs: Date.now() })
+    assert.ok(b.ok)
+    assert.equal(b.hit.clientIdCaptured, false)
+    assert.deepEqual(matchKeysOf(b.hit), [])
+  })
+
   test('permanent before sending: older than 72 h, value without currency, reserved name', () => {
     const old = buildGa4Hit(signal({ occurredAt: nowS() - 73 * 3600 }), { nowMs: Date.now() })
     assert.ok(!old.ok && old.code === 'GA4_EVENT_TOO_OLD')
@@ -256,6 +296,37 @@ describe('ga4 against the Measurement Protocol mock', () => {
     const body = ga.requests[0].body as Record<string, unknown>
     assert.equal(body.user_data, undefined)
     assert.ok(!JSON.stringify(body).includes(sha256Hex('janedoe@gmail.com')))
+  })
+
+  test('match keys: each outcome names what its request identity gave GA4', async () => {
+    const t = nowS() - 30
+    const batch = [
+      signal({ id: 'full', occurredAt: t }),
+      signal({
+        id: 'nopii',
+        consent: { pii: false },
+        event: { ext: { click_ids: { ga_client_id: '77.1700000000' } as ClickIdentity } },
+      }),
+      signal({ id: 'unmapped', name: 'follow_up' }),
+    ]
+    const out = await destination().send(batch.map(job), ctx())
+    assert.deepEqual(
+      out.map((o) => [o.kind, o.matchKeys]),
+      [
+        ['delivered', ['address', 'sha256_email_address', 'sha256_phone_number']],
+        ['delivered', ['client_id']],
+        ['permanent', undefined],
+      ],
+    )
+    assert.equal(ga.dropped.length, 0, JSON.stringify(ga.dropped))
+    const bodies = ga.requests.map((r) => r.body as Record<string, unknown>)
+    assert.deepEqual(
+      bodies.map((b) => [b.client_id, Object.keys((b.user_data as object) ?? {}).sort()]),
+      [
+        [bodies[0].client_id, ['address', 'sha256_email_address', 'sha256_phone_number']],
+        ['77.1700000000', []],
+      ],
+    )
   })
 
   test('test mode: the validation server; no messages → delivered, nothing recorded', async () => {

@@ -22,7 +22,7 @@ import type {
 } from '../contract.ts'
 import { notSent } from '../isolate.ts'
 import { classifyGa4Response } from './errors.ts'
-import { buildGa4Hit, GA4_MAX_EVENTS, type Ga4Hit, groupRequests } from './payload.ts'
+import { buildGa4Hit, GA4_MAX_EVENTS, type Ga4Hit, groupRequests, matchKeysOf } from './payload.ts'
 
 export const GA4_BASE_URL = 'https://www.google-analytics.com'
 
@@ -105,6 +105,7 @@ function createGa4(config: Ga4Config & CommonDestinationConfig): Destination {
       if (outcome.kind === 'paused' || outcome.kind === 'throttled') halted = outcome
       for (const i of request.indexes) outcomes[i] = { ...outcome }
     }
+    for (const { index, hit } of hits) outcomes[index] = { ...outcomes[index], matchKeys: matchKeysOf(hit) }
     return outcomes
   }
 

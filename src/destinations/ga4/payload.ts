@@ -21,7 +21,7 @@ import type { Address, UserData } from '../../model/ecapi.ts'
 import type { ConsentState } from '../../model/identity.ts'
 import type { Signal } from '../../model/signal.ts'
 import { ecapiCustomName, resolveSignal } from '../signal-map.ts'
-import { list, unique } from '../values.ts'
+import { list, presentKeys, unique } from '../values.ts'
 
 /** GA4's cap on events per Measurement Protocol request. */
 export const GA4_MAX_EVENTS = 25
@@ -145,15 +145,12 @@ export function clientIdFromCookie(raw: string): string | undefined {
 }
 
 /**
- * `client_id`: the web visitor's GA client id when the click capture recorded one (`ext.click_ids.ga_client_id`
- * or the `_ga` cookie as `ext.click_ids.ga`), else the captured `visitor_id`, else a stable id derived from the
- * call (or the event): `<32-bit hash>.<seconds>`, GA's own shape, identical on every retry and every signal of
- * the same call, so a call's funnel events are one GA4 "user".
+ * The web visitor's GA client id (or captured `visitor_id`) when the click capture recorded one: a client id
+ * that matches a GA4 user, unlike the one derived from the call.
  *
- * @example
- *   ga4ClientId(signal) // '<uint32 of sha256("call:CA1")>.<call start, Unix s>' when no GA id was captured
+ * @example capturedClientId({ event: { ext: { click_ids: { ga: 'GA1.1.42.1700000000' } } } }) // '42.1700000000'
  */
-export function ga4ClientId(signal: Pick<Signal, 'event' | 'eventId' | 'occurredAt'>): string {
+export function capturedClientId(signal: Pick<Signal, 'event'>): string | undefined {
   const ids = (signal.event.ext?.click_ids ?? {}) as Record<string, unknown>
   for (const key of ['ga_client_id', 'ga', '_ga']) {
     const v = ids[key]
@@ -163,6 +160,21 @@ export function ga4ClientId(signal: Pick<Signal, 'event' | 'eventId' | 'occurred
   const visitor = ids.visitor_id
   if (typeof visitor === 'string' && visitor.trim() !== '')
     return visitor.trim().slice(0, GA4_MAX_PARAM_VALUE)
+  return undefined
+}
+
+/**
+ * `client_id`: the web visitor's GA client id when the click capture recorded one (`ext.click_ids.ga_client_id`
+ * or the `_ga` cookie as `ext.click_ids.ga`), else the captured `visitor_id`, else a stable id derived from the
+ * call (or the event): `<32-bit hash>.<seconds>`, GA's own shape, identical on every retry and every signal of
+ * the same call, so a call's funnel events are one GA4 "user".
+ *
+ * @example
+ *   ga4ClientId(signal) // '<uint32 of sha256("call:CA1")>.<call start, Unix s>' when no GA id was captured
+ */
+export function ga4ClientId(signal: Pick<Signal, 'event' | 'eventId' | 'occurredAt'>): string {
+  const captured = capturedClientId(signal)
+  if (captured) return captured
   const call = signal.event.ext?.call
   const basis = call?.call_id ? `call:${call.call_id}` : `event:${signal.eventId}`
   const n = createHash('sha256').update(basis).digest().readUInt32BE(0)
@@ -304,6 +316,8 @@ export interface Ga4RequestBody extends Ga4Identity {
 export interface Ga4Hit {
   key: string
   identity: Ga4Identity
+  /** `identity.client_id` is the visitor's captured GA id, not one derived from the call (not sent). */
+  clientIdCaptured: boolean
   timestampMicros: number
   event: Ga4Event
 }
@@ -373,11 +387,26 @@ export function buildGa4Hit(signal: Signal, opts: BuildOptions): BuildResult {
   const hit: Ga4Hit = {
     key: JSON.stringify(identity),
     identity,
+    clientIdCaptured: capturedClientId(signal) !== undefined,
     timestampMicros: Math.trunc(signal.occurredAt) * 1_000_000,
     event: { name, params },
   }
   const invalid = validateGa4Hit(hit, opts.nowMs)
   return invalid ? { ok: false, ...invalid } : { ok: true, hit }
+}
+
+/**
+ * What a hit's request identity gives GA4 to match the event to a user, sorted: `client_id` when it is the
+ * visitor's captured GA id (one derived from the call matches no one), `user_id`, and the `user_data` fields
+ * (`sha256_email_address`, `sha256_phone_number`, `address`; only sent with consent).
+ *
+ * @example matchKeysOf({ clientIdCaptured: false, identity: { client_id: '…', user_data: { sha256_phone_number: ['…'] } } })
+ *   // ['sha256_phone_number']
+ */
+export function matchKeysOf(hit: Pick<Ga4Hit, 'identity' | 'clientIdCaptured'>): string[] {
+  const { client_id, user_id, user_data } = hit.identity
+  const keys = presentKeys({ client_id: hit.clientIdCaptured ? client_id : undefined, user_id })
+  return [...keys, ...presentKeys(user_data ?? {})].sort()
 }
 
 /**

@@ -8,7 +8,7 @@ import { createHttpClient } from '../http.ts'
 import { classifyAdsError, rowClasses, TOO_RECENT_DELAY_MS } from './errors.ts'
 import { adsSettings, GOOGLE_ADS_API_VERSION, type GoogleAdsConfig, googleAdsDestination } from './index.ts'
 import { MOCK_ADS_VERSION, type MockGoogleAds, startMockGoogleAds } from './mock-server.ts'
-import { adsDateTime, buildAdsRow, type ClickConversion, uploadBody } from './payload.ts'
+import { adsDateTime, buildAdsRow, type ClickConversion, matchKeysOf, uploadBody } from './payload.ts'
 
 const ROOT = loadProtoRoot('google-ads-node')
 const V = MOCK_ADS_VERSION
@@ -148,6 +148,28 @@ describe('google ads payload', () => {
     })
     const call = buildAdsRow(callOnly({ consent: { pii: false } }), settings)
     assert.equal(call.ok ? 'ok' : call.code, 'GOOGLE_NO_IDENTIFIERS')
+  })
+
+  test('match keys: click id and hashed email / phone with consent; a call conversion’s caller id', () => {
+    const keys = (r: ReturnType<typeof row>) => {
+      assert.ok(r.endpoint !== 'adjustment')
+      return matchKeysOf(r.row)
+    }
+    assert.deepEqual(keys(row()), ['email', 'gclid', 'phone'])
+    assert.deepEqual(keys(row(callOnly({ name: 'qualified_call' }))), ['caller_id'])
+    assert.deepEqual(keys(row(leadOnly())), ['email'])
+  })
+
+  test('match keys: without PII consent only the click id; a braid alone; nothing matchable → []', () => {
+    const denied = { pii: false, adUserData: 'denied', adPersonalization: 'denied' } as const
+    const clickOnly = row(signal({ consent: denied }))
+    assert.ok(clickOnly.endpoint === 'click')
+    assert.deepEqual(matchKeysOf(clickOnly.row), ['gclid'])
+    const braid = row(signal({ event: { ext: { click_ids: { gbraid: 'gb-1' } } } }))
+    assert.ok(braid.endpoint === 'click')
+    assert.deepEqual(matchKeysOf(braid.row), ['gbraid'])
+    const { gclid: _, userIdentifiers: __, ...bare } = clickOnly.row
+    assert.deepEqual(matchKeysOf(bare), [])
   })
 
   test('corrections become adjustments by orderId', () => {
@@ -321,6 +343,41 @@ describe('google_ads against the mock API', () => {
     const recorded = JSON.stringify(outcomes.slice(0, 4).map((o) => o.exchange))
     assert.ok(!recorded.includes(DEV_TOKEN) && !recorded.includes('ya29.mock-'), recorded)
     assert.match(outcomes[0].message ?? '', /^requestId /)
+  })
+
+  test('match keys: on every conversion row’s outcome, a rejected row’s too; none on an adjustment', async () => {
+    const denied = { pii: false, adUserData: 'denied', adPersonalization: 'denied' } as const
+    const outcomes = await destination().send(
+      [
+        job(signal({ id: 'mk-1' })),
+        job(callOnly({ id: 'mk-2', name: 'qualified_call' })),
+        job(leadOnly({ id: 'mk-3' })),
+        job(signal({ id: 'mk-4', consent: denied })),
+        job(signal({ id: 'mk-5', event: { ext: { click_ids: { gclid: 'expired-1' } } } })),
+        job(
+          signal({
+            id: 'mk-6',
+            name: 'correction',
+            attrs: { corrects: 'mk-1', adjustment: 'retract', corrects_name: 'call_connected' },
+          }),
+        ),
+        job(signal({ id: 'mk-7', name: 'follow_up' })),
+      ],
+      ctx(),
+    )
+    assert.deepEqual(
+      outcomes.map((o) => [o.kind, o.matchKeys]),
+      [
+        ['delivered', ['email', 'gclid', 'phone']],
+        ['delivered', ['caller_id']],
+        ['delivered', ['email']],
+        ['delivered', ['gclid']],
+        ['permanent', ['email', 'gclid', 'phone']],
+        ['delivered', undefined],
+        ['permanent', undefined],
+      ],
+    )
+    assert.equal(outcomes[4].code, 'GOOGLE_ADS_EXPIRED_EVENT')
   })
 
   test('partial failure: each row gets its own outcome by index', async () => {

@@ -39,6 +39,7 @@ import {
   type AdsEndpoint,
   type AdsSettings,
   buildAdsRow,
+  matchKeysOf,
   uploadBody,
 } from './payload.ts'
 
@@ -257,12 +258,14 @@ export const googleAdsDestination: DestinationDefinition<typeof GoogleAdsConfig>
       async send(jobs: DestinationJob[], ctx: DestinationContext): Promise<Outcome[]> {
         const outcomes: Outcome[] = new Array(jobs.length)
         const groups: Record<AdsEndpoint, Group[]> = { click: [], call: [], adjustment: [] }
+        const matchKeys = new Map<number, string[]>()
         jobs.forEach((job, i) => {
           const built = buildAdsRow(job.signal, settings)
           if (!built.ok) {
             outcomes[i] = { kind: 'permanent', code: built.code, message: built.message }
             return
           }
+          if (built.endpoint !== 'adjustment') matchKeys.set(i, matchKeysOf(built.row))
           const list = groups[built.endpoint]
           let g = list.at(-1)
           if (!g || g.rows.length >= ADS_MAX_ROWS) {
@@ -275,6 +278,7 @@ export const googleAdsDestination: DestinationDefinition<typeof GoogleAdsConfig>
         // Conversions before adjustments: a correction in the same batch as its original must find it.
         for (const g of [...groups.click, ...groups.call, ...groups.adjustment])
           await sendGroup(g, ctx, outcomes)
+        for (const [i, keys] of matchKeys) outcomes[i] = { ...outcomes[i], matchKeys: keys }
         return outcomes
       },
     }

@@ -242,6 +242,21 @@ export function buildAdsRow(signal: Signal, settings: AdsSettings): AdsRow {
   return { ok: true, endpoint: 'click', row, lead: !click }
 }
 
+/**
+ * What a conversion row gives Google to match it on, sorted: a click row's click id (`gclid`, `gbraid`,
+ * `wbraid`) and user identifier kinds (`email`, `phone`), a call row's `caller_id`. Adjustments have none:
+ * they point at an uploaded conversion by `orderId` and are not matched again.
+ *
+ * @example matchKeysOf({ gclid: 'Cj0…', userIdentifiers: [{ userIdentifierSource: 'FIRST_PARTY', hashedEmail: '…' }], … })
+ *   // ['email', 'gclid']
+ */
+export function matchKeysOf(row: ClickConversion | CallConversion): string[] {
+  if ('callerId' in row) return row.callerId ? ['caller_id'] : []
+  const keys: string[] = (['gclid', 'gbraid', 'wbraid'] as const).filter((k) => row[k])
+  for (const id of row.userIdentifiers ?? []) keys.push('hashedEmail' in id ? 'email' : 'phone')
+  return [...new Set(keys)].sort()
+}
+
 /** Request bodies. `customerId` is bound in the URL path, so it is not repeated in the body. */
 export const uploadBody = <R>(
   endpoint: AdsEndpoint,

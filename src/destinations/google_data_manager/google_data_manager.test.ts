@@ -8,7 +8,7 @@ import { createHttpClient } from '../http.ts'
 import { classifyDmError } from './errors.ts'
 import { dmSettings, type GoogleDataManagerConfig, googleDataManagerDestination } from './index.ts'
 import { type MockDataManager, startMockDataManager } from './mock-server.ts'
-import { buildDmEvent, buildIngestRequest, type DmEvent, userIdentifiers } from './payload.ts'
+import { buildDmEvent, buildIngestRequest, type DmEvent, matchKeysOf, userIdentifiers } from './payload.ts'
 
 const ROOT = loadProtoRoot('@google-ads/datamanager')
 const REQUEST = 'google.ads.datamanager.v1.IngestEventsRequest'
@@ -134,6 +134,34 @@ describe('data manager payload', () => {
       gclid: 'Cj0KCQiA-gclid',
       landingPageDeviceInfo: { userAgent: 'Mozilla/5.0', ipAddress: '203.0.113.9' },
     })
+  })
+
+  test('match keys: consented PII reports the identifier kinds with the click id', () => {
+    assert.deepEqual(matchKeysOf(built().event), ['email', 'gclid', 'phone'])
+    assert.deepEqual(matchKeysOf(built(callOnly()).event), ['phone'])
+    const address = built(
+      leadOnly({
+        event: {
+          user_data: {
+            email_address: 'lead@example.com',
+            address: { first_name: 'Jane', last_name: 'Smith', country_code: 'us', postal_code: '10001' },
+          },
+        },
+      }),
+    )
+    assert.deepEqual(matchKeysOf(address.event), ['address', 'email'])
+  })
+
+  test('match keys: without PII consent only the click id; nothing matchable → []', () => {
+    const denied = { pii: false, adUserData: 'denied', adPersonalization: 'denied' } as const
+    assert.deepEqual(matchKeysOf(built(signal({ consent: denied })).event), ['gclid'])
+    const braid = built(signal({ consent: denied, event: { ext: { click_ids: { gbraid: 'gb' } } } }))
+    assert.deepEqual(matchKeysOf(braid.event), ['gbraid'])
+    assert.deepEqual(matchKeysOf({}), [])
+    assert.deepEqual(
+      matchKeysOf({ adIdentifiers: { landingPageDeviceInfo: { userAgent: 'Mozilla/5.0' } } }),
+      [],
+    )
   })
 
   test('routing: exact name, glob, default, none', () => {
@@ -305,6 +333,34 @@ describe('google_data_manager against the mock API', () => {
     assert.match(String(req?.headers.authorization), /^Bearer ya29\.mock-/)
     assert.equal(outcomes[0].exchange?.headers.authorization, '[redacted]')
     assert.ok(!JSON.stringify(outcomes[0].exchange).includes('ya29.mock-'))
+  })
+
+  test('match keys: each outcome names what its event gave Google, a dead-lettered one’s too', async () => {
+    const denied = { pii: false, adUserData: 'denied', adPersonalization: 'denied' } as const
+    const outcomes = await destination().send(
+      [
+        job(signal({ id: 'mk-1' })),
+        job(callOnly({ id: 'mk-2', name: 'qualified_call' })),
+        job(leadOnly({ id: 'mk-3' })),
+        job(signal({ id: 'mk-4', consent: denied })),
+        job(signal({ id: 'mk-5', currency: 'dollars', event: { ext: { click_ids: { wbraid: 'wb' } } } })),
+        job(signal({ id: 'mk-6', name: 'follow_up' })),
+      ],
+      ctx(),
+    )
+    assert.deepEqual(
+      outcomes.map((o) => [o.kind, o.matchKeys]),
+      [
+        ['delivered', ['email', 'gclid', 'phone']],
+        ['delivered', ['phone']],
+        ['delivered', ['email']],
+        ['delivered', ['gclid']],
+        ['permanent', ['email', 'phone', 'wbraid']],
+        ['permanent', undefined],
+      ],
+    )
+    assert.equal(outcomes[4].code, 'GOOGLE_DM_INVALID_CURRENCY_CODE')
+    assert.equal(dm.events.get('111/mk-4')?.event.userData, undefined)
   })
 
   test('a repeat of a transactionId is recorded as an adjustment, not a new conversion', async () => {

@@ -36,6 +36,7 @@ import {
   DM_MAX_EVENTS,
   type DmAccountType,
   type DmSettings,
+  matchKeysOf,
   productAccount,
 } from './payload.ts'
 
@@ -219,6 +220,7 @@ export const googleDataManagerDestination: DestinationDefinition<typeof GoogleDa
         })
         for (let i = 0; i < built.length; i += DM_MAX_EVENTS)
           await sendChunk(built.slice(i, i + DM_MAX_EVENTS), settings, ctx, tokens, url, timeoutMs, outcomes)
+        for (const b of built) outcomes[b.job] = { ...outcomes[b.job], matchKeys: matchKeysOf(b.event) }
         return outcomes
       },
     }

@@ -212,6 +212,24 @@ export function buildDmEvent(signal: Signal, settings: DmSettings): BuiltDmEvent
   return { ok: true, event, productDestinationId, kind }
 }
 
+/** A user identifier's kind as a match key. */
+const USER_KEYS: Record<string, string> = { emailAddress: 'email', phoneNumber: 'phone', address: 'address' }
+
+/**
+ * What an event gives Google to match it on, sorted: its click id (`gclid`, `gbraid`, `wbraid`) and the kinds
+ * of its user identifiers (`email`, `phone`, `address`; only sent with consent).
+ *
+ * @example matchKeysOf({ adIdentifiers: { gclid: 'Cj0…' }, userData: { userIdentifiers: [{ phoneNumber: '…' }] } })
+ *   // ['gclid', 'phone']
+ */
+export function matchKeysOf(event: Pick<DmEvent, 'adIdentifiers' | 'userData'>): string[] {
+  const ad = event.adIdentifiers ?? {}
+  const keys: string[] = (['gclid', 'gbraid', 'wbraid'] as const).filter((k) => ad[k])
+  for (const id of event.userData?.userIdentifiers ?? [])
+    keys.push(...Object.keys(id).map((k) => USER_KEYS[k] ?? k))
+  return [...new Set(keys)].sort()
+}
+
 /** The request-scoped reference of a conversion action's `Destination`. @example destinationReference('123') // 'ca-123' */
 export const destinationReference = (productDestinationId: string): string => `ca-${productDestinationId}`
 

@@ -24,7 +24,7 @@ import type {
 } from '../contract.ts'
 import { sendIsolating } from '../isolate.ts'
 import { classifyResponse } from './errors.ts'
-import { buildServerEvent, type MetaRequestBody, type MetaServerEvent } from './payload.ts'
+import { buildServerEvent, type MetaRequestBody, type MetaServerEvent, matchKeysOf } from './payload.ts'
 
 /** Graph API version of the current official Node SDK (v26.0); versions live about two years. */
 export const DEFAULT_API_VERSION = 'v26.0'
@@ -136,6 +136,7 @@ function createMetaCapi(config: MetaCapiConfig & CommonDestinationConfig): Desti
       destination: 'meta_capi',
       message: 'Meta rejected a batch for an invalid parameter; isolating the bad event',
     })
+    for (const p of pending) outcomes[p.index] = { ...outcomes[p.index], matchKeys: matchKeysOf(p.event) }
     return outcomes
   }
 

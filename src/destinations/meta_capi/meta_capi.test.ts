@@ -285,6 +285,46 @@ describe('meta_capi against the Graph mock', () => {
     assert.equal(byId.get('mmt')?.opt_out, true)
   })
 
+  test('match keys: each outcome names the user_data keys Meta received for its event', async () => {
+    const batch = [
+      makeSignal({ id: 'full' }, nowS()),
+      makeSignal({ id: 'nopii', consent: { pii: false } }, nowS()),
+    ]
+    const out = await destination().send(batch.map(job), ctx())
+    assert.deepEqual(
+      out.map((o) => [o.kind, o.matchKeys]),
+      [
+        ['delivered', ['country', 'ct', 'em', 'fbc', 'fn', 'ln', 'ph', 'st', 'zp']],
+        ['delivered', ['fbc']],
+      ],
+    )
+    // Meta received those keys, and the IP and user agent, which identify nobody (see presentKeys)
+    assert.deepEqual(
+      graph.accepted.map((a) => Object.keys(a.event.user_data as object).sort()),
+      [
+        ['client_ip_address', 'client_user_agent', ...(out[0].matchKeys ?? [])],
+        ['client_user_agent', 'fbc'],
+      ],
+    )
+  })
+
+  test('match keys: kept on the event Meta rejected out of a batch; none for an event never built', async () => {
+    const batch = [
+      makeSignal({ id: 'ok', consent: { pii: false } }, nowS()),
+      badForMeta(makeSignal({ id: 'bad', event: { user_data: { email_address: 'a@b.co' } } }, nowS())),
+      makeSignal({ id: 'unmapped', name: 'follow_up' }, nowS()),
+    ]
+    const out = await destination().send(batch.map(job), ctx())
+    assert.deepEqual(
+      out.map((o) => [o.kind, o.code, o.matchKeys]),
+      [
+        ['delivered', 'HTTP_200', ['fbc']],
+        ['permanent', 'META_100', ['em', 'fbc', 'ph']],
+        ['permanent', 'META_SIGNAL_NOT_MAPPED', undefined],
+      ],
+    )
+  })
+
   test('test mode: test_event_code sent from ctx.testMode or config test_mode; never otherwise', async () => {
     await destination({ test_event_code: 'TEST123' }).send(signals(1).map(job), ctx(true))
     await destination({ test_event_code: 'TEST123', test_mode: true }).send(signals(1).map(job), ctx())

@@ -8,6 +8,7 @@ import {
   buildUserData,
   MAX_AGE_S,
   type MetaServerEvent,
+  matchKeysOf,
   resolveEventName,
   validateServerEvent,
 } from './payload.ts'
@@ -161,6 +162,31 @@ describe('consent', () => {
     assert.equal(built({ consent: { mmtOnly: true } }).opt_out, true)
     assert.equal(built({ event: { user_data: { mmt_only: true, email_address: 'a@b.co' } } }).opt_out, true)
     assert.equal(built().opt_out, undefined)
+  })
+})
+
+describe('match keys', () => {
+  test('consented PII: every hashed key and fbc, sorted; not the IP or user agent', () => {
+    assert.deepEqual(matchKeysOf(built()), ['country', 'ct', 'em', 'fbc', 'fn', 'ln', 'ph', 'st', 'zp'])
+    const more = built({
+      event: { user_data: { customer_identifier: 'CRM-9', gender: 'F', ext: { date_of_birth: '19900102' } } },
+    })
+    assert.deepEqual(matchKeysOf(more), ['db', 'external_id', 'fbc', 'ge', 'ph'])
+  })
+  test('no PII consent: only the click ids (fbc, fbp), with or without a user agent', () => {
+    const clicks = built({
+      consent: { pii: false },
+      event: {
+        user_data: { email_address: 'a@b.co', event_ip_address: '203.0.113.7' },
+        ext: { click_ids: { fbclid: 'Zz9', fbp: 'fb.1.1596403881668.1116446470' } },
+      },
+    })
+    assert.deepEqual(matchKeysOf(clicks), ['fbc', 'fbp'])
+    assert.deepEqual(matchKeysOf(built({ consent: { pii: false } })), ['fbc'])
+  })
+  test('nothing to match on: []', () => {
+    assert.deepEqual(matchKeysOf({ user_data: {} }), [])
+    assert.deepEqual(matchKeysOf({ user_data: { em: [], fbc: '' } }), [])
   })
 })
 

@@ -12,7 +12,7 @@ import { buildFbc, hashMetaAll, type MetaHashedKey, type MetaHashOptions } from 
 import type { Address, UserData } from '../../model/ecapi.ts'
 import type { Signal } from '../../model/signal.ts'
 import { resolveSignal } from '../signal-map.ts'
-import { list } from '../values.ts'
+import { list, presentKeys } from '../values.ts'
 
 export interface MetaUserData {
   em?: string[]
@@ -237,6 +237,17 @@ export function buildUserData(
   if (clicks?.fbp) out.fbp = clicks.fbp
   return out
 }
+
+/**
+ * The `user_data` keys an event gives Meta to match it on, sorted: every key `buildUserData` writes
+ * (hashed PII and external id only with consent; `fbc` and `fbp` always) but the IP address and the user
+ * agent (see `presentKeys`).
+ *
+ * @example matchKeysOf({ user_data: { ph: ['d4b7…'], fbc: 'fb.1.…', client_user_agent: 'Mozilla/5.0' } })
+ *   // ['fbc', 'ph']
+ */
+export const matchKeysOf = (event: Pick<MetaServerEvent, 'user_data'>): string[] =>
+  presentKeys(event.user_data, ['client_ip_address', 'client_user_agent'])
 
 // ---------------------------------------------------------------------------------------------------------
 // the event

@@ -15,7 +15,7 @@ import type { Outcome } from '../../model/signal.ts'
 import type { DestinationDefinition } from '../contract.ts'
 import { classifyHttp } from '../http.ts'
 import { macroValue, macroValues } from '../view.ts'
-import { type Encoding, MissingMacroError, render } from './template.ts'
+import { type Encoding, MissingMacroError, matchKeysOf, render } from './template.ts'
 
 const PostbackConfig = T.Object({
   url: T.String({ pattern: '^https?://' }),
@@ -68,7 +68,12 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
         for (const { signal, delivery } of jobs) {
           const values = macroValues(signal, { delivery_id: delivery.id })
           values.status = statusFor(signal.name, values.disposition)
-          const lookup = (n: string) => macroValue(signal, values, n)
+          // every macro the templates use, with its value: the click ids among them are the match keys
+          const resolved: Record<string, string | undefined> = {}
+          const lookup = (n: string) => {
+            resolved[n] = macroValue(signal, values, n)
+            return resolved[n]
+          }
           let url: string
           let body: string | undefined
           const headers: Record<string, string> = { 'user-agent': 'closeloop/0.1', ...(config.headers ?? {}) }
@@ -112,7 +117,7 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
             timeoutMs: config.timeout_ms ?? 30_000,
             secrets,
           })
-          outcomes.push(judge(res, ctx.now()))
+          outcomes.push({ ...judge(res, ctx.now()), matchKeys: matchKeysOf(resolved) })
         }
         return outcomes
 

@@ -31,3 +31,32 @@ export function render(
     return encodeURIComponent(v)
   })
 }
+
+/** Macros that carry a click id; `{ext.click_ids.<name>}` also does, except for these non-id fields. */
+const CLICK_ID_MACROS: ReadonlySet<string> = new Set([
+  'click_id',
+  'gclid',
+  'gbraid',
+  'wbraid',
+  'fbclid',
+  'msclkid',
+  'ttclid',
+])
+const NOT_CLICK_IDS: ReadonlySet<string> = new Set(['clicked_at', 'attribution'])
+
+/**
+ * The click-id macros a rendered postback filled with a value, sorted: what the network matches the
+ * conversion on. `resolved` holds every macro the templates looked up, with its value;
+ * `{ext.click_ids.irclickid}` counts as `irclickid`.
+ *
+ * @example matchKeysOf({ click_id: 'abc', payout: '12', gclid: undefined }) // ['click_id']
+ */
+export function matchKeysOf(resolved: Record<string, string | undefined>): string[] {
+  const keys = Object.entries(resolved).flatMap(([macro, value]) => {
+    if (value === undefined || value.trim() === '') return []
+    const nested = macro.startsWith('ext.click_ids.') ? macro.slice('ext.click_ids.'.length) : undefined
+    if (nested !== undefined) return nested && !NOT_CLICK_IDS.has(nested) ? [nested] : []
+    return CLICK_ID_MACROS.has(macro) ? [macro] : []
+  })
+  return [...new Set(keys)].sort()
+}

@@ -25,6 +25,7 @@ import { classifyTikTokResponse } from './errors.ts'
 import {
   buildTikTokEvent,
   EVENT_SOURCES,
+  matchKeysOf,
   TIKTOK_MAX_EVENTS,
   type TikTokEvent,
   type TikTokRequestBody,
@@ -128,6 +129,7 @@ function createTikTok(config: TikTokConfig & CommonDestinationConfig): Destinati
       destination: 'tiktok',
       message: 'TikTok rejected a batch for an invalid parameter; isolating the bad event',
     })
+    for (const p of pending) outcomes[p.index] = { ...outcomes[p.index], matchKeys: matchKeysOf(p.event) }
     return outcomes
   }
 

@@ -12,7 +12,7 @@ import { toE164 } from '../../identity/phone.ts'
 import type { UserData } from '../../model/ecapi.ts'
 import type { Signal } from '../../model/signal.ts'
 import { ecapiCustomName, resolveSignal } from '../signal-map.ts'
-import { list, scalarOrArray, unique } from '../values.ts'
+import { list, presentKeys, scalarOrArray, unique } from '../values.ts'
 
 /** Events per request TikTok accepts in `data`. */
 export const TIKTOK_MAX_EVENTS = 1000
@@ -162,6 +162,17 @@ export function buildTikTokUser(signal: Pick<Signal, 'event' | 'consent'>, phone
   if (ud.event_user_agent) out.user_agent = ud.event_user_agent
   return out
 }
+
+/**
+ * The `user` keys an event gives TikTok to match it on, sorted: every key `buildTikTokUser` writes (email,
+ * phone and external_id only with consent; ttclid and ttp always) but `ip` and `user_agent` (see
+ * `presentKeys`).
+ *
+ * @example matchKeysOf({ user: { ttclid: 'E.C.P…', email: '…', user_agent: 'Mozilla/5.0' } })
+ *   // ['email', 'ttclid']
+ */
+export const matchKeysOf = (event: Pick<TikTokEvent, 'user'>): string[] =>
+  presentKeys(event.user, ['ip', 'user_agent'])
 
 // ---------------------------------------------------------------------------------------------------------
 // the event

@@ -6,13 +6,14 @@ import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { sha256Hex } from '../../identity/hash.ts'
 import type { EcapiEvent } from '../../model/ecapi.ts'
+import type { ClickIdentity } from '../../model/identity.ts'
 import type { Signal } from '../../model/signal.ts'
 import { createHttpClient, type HttpClient } from '../http.ts'
 import { type SignalOverrides, testContext, testJob, testSignal } from '../testing/signals.ts'
 import { classifyTikTokCode, parseTikTokAnswer } from './errors.ts'
 import { type TikTokConfig, tiktokDestination } from './index.ts'
 import { type MockTikTok, startMockTikTok } from './mock-server.ts'
-import { buildTikTokEvent, normalizeTikTokPhone, resolveEventName } from './payload.ts'
+import { buildTikTokEvent, matchKeysOf, normalizeTikTokPhone, resolveEventName } from './payload.ts'
 
 const TOKEN = 'tt-access-token-123'
 const ES = '7321000000000000001'
@@ -75,6 +76,29 @@ describe('tiktok payload and error table', () => {
     assert.ok(built.ok)
     assert.deepEqual(built.event.user, { ttclid: 'E.C.P.ttclid-1', user_agent: 'Mozilla/5.0' })
     assert.equal(built.event.limited_data_use, true)
+  })
+
+  test('match keys: consented PII reports the hashed keys with the click id, not the IP or user agent', () => {
+    const built = buildTikTokEvent(signal(), { nowMs: Date.now() })
+    assert.ok(built.ok)
+    assert.deepEqual(matchKeysOf(built.event), ['email', 'external_id', 'phone', 'ttclid'])
+  })
+
+  test('match keys: without PII consent only the click ids (ttclid, ttp); nothing matchable → []', () => {
+    const built = buildTikTokEvent(
+      signal({
+        consent: { pii: false },
+        event: {
+          user_data: { email_address: 'a@b.co' },
+          ext: { click_ids: { ttclid: 'E.C.P.x', ttp: 'ttp-cookie-1' } as ClickIdentity },
+        },
+      }),
+      { nowMs: Date.now() },
+    )
+    assert.ok(built.ok)
+    assert.deepEqual(matchKeysOf(built.event), ['ttclid', 'ttp'])
+    assert.deepEqual(matchKeysOf({ user: {} }), [])
+    assert.deepEqual(matchKeysOf({ user: { email: [], ttclid: '' } }), [])
   })
 
   test('permanent before sending: unmapped, too old, no user key, purchase without value', () => {
@@ -217,6 +241,47 @@ describe('tiktok against the Events API mock', () => {
     const raw = JSON.stringify(tt.requests[0].body)
     for (const s of [sha256Hex('jane.doe@example.com'), sha256Hex('+12125550000'), '203.0.113.7'])
       assert.ok(!raw.includes(s), s)
+  })
+
+  test('match keys: each outcome names the user keys TikTok received, a rejected event’s too', async () => {
+    const batch = [
+      signal({ id: 'full' }),
+      signal({ id: 'nopii', consent: { pii: false } }),
+      signal({
+        id: 'bad',
+        event: { user_data: { event_ip_address: '999.1.1.1' }, ext: { click_ids: { ttclid: 'x' } } },
+      }),
+      signal({ id: 'unmapped', name: 'follow_up' }),
+    ]
+    const out = await destination().send(batch.map(job), ctx())
+    assert.deepEqual(
+      out.map((o) => [o.kind, o.matchKeys]),
+      [
+        ['delivered', ['email', 'external_id', 'phone', 'ttclid']],
+        ['delivered', ['ttclid']],
+        ['permanent', ['ttclid']],
+        ['permanent', undefined],
+      ],
+    )
+    // TikTok received those keys, and the IP and user agent, which identify nobody (see presentKeys)
+    assert.deepEqual(
+      tt.accepted.map((a) =>
+        Object.keys(a.event.user as object)
+          .filter((k) => k !== 'ip' && k !== 'user_agent')
+          .sort(),
+      ),
+      out.slice(0, 2).map((o) => o.matchKeys),
+    )
+    assert.deepEqual(
+      tt.accepted.map((a) => [
+        Boolean((a.event.user as { ip?: string }).ip),
+        Boolean((a.event.user as { user_agent?: string }).user_agent),
+      ]),
+      [
+        [true, true],
+        [false, true],
+      ],
+    )
   })
 
   test('test mode: test_event_code sent; refused without one', async () => {

@@ -1,0 +1,139 @@
+/**
+ * The postback destination's match keys: the pure `matchKeysOf` over the macros a postback resolved, and end
+ * to end over real sockets against a local affiliate receiver.
+ */
+import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import { after, before, beforeEach, describe, test } from 'node:test'
+import type { EcapiEvent } from '../../model/ecapi.ts'
+import type { ClickIdentity } from '../../model/identity.ts'
+import type { Signal } from '../../model/signal.ts'
+import { createHttpClient, type HttpClient } from '../http.ts'
+import { listenLocal, readBody } from '../testing/mock-http.ts'
+import { type SignalOverrides, testContext, testJob, testSignal } from '../testing/signals.ts'
+import { postbackDestination } from './index.ts'
+import { matchKeysOf } from './template.ts'
+
+function signal(o: SignalOverrides = {}): Signal {
+  const base: EcapiEvent = {
+    data_set_id: 'acme',
+    id: 'evt-1',
+    timestamp: 1_778_094_464,
+    event_type: 'contact',
+    user_data: { email_address: 'jane@example.com' },
+    ext: {
+      call: { call_id: 'CA1', caller: '+12125550000', payout: 12 },
+      click_ids: { gclid: 'Cj0-gclid', irclickid: 'ir-77' } as ClickIdentity,
+    },
+  }
+  return testSignal(base, o, { name: 'disposition:Sale', value: 120, currency: 'USD' })
+}
+
+describe('postback match keys', () => {
+  test('a click-id macro with a value counts, by its name; other macros do not', () => {
+    assert.deepEqual(matchKeysOf({ click_id: 'abc', payout: '12', caller: '+12125550000' }), ['click_id'])
+    assert.deepEqual(
+      matchKeysOf({ ttclid: 't', 'ext.click_ids.irclickid': 'ir', gclid: 'g', status: 'ok' }),
+      ['gclid', 'irclickid', 'ttclid'],
+    )
+  })
+
+  test('the same click id twice is one key; click time and attribution are not click ids', () => {
+    assert.deepEqual(
+      matchKeysOf({
+        gclid: 'g',
+        'ext.click_ids.gclid': 'g',
+        'ext.click_ids.clicked_at': '1700000000000',
+        'ext.click_ids.attribution': 'dni',
+      }),
+      ['gclid'],
+    )
+  })
+
+  test('nothing to match on: no click-id macro, or one that resolved empty → []', () => {
+    assert.deepEqual(matchKeysOf({ payout: '12', status: 'approved' }), [])
+    assert.deepEqual(matchKeysOf({ click_id: undefined, gclid: '', fbclid: '  ' }), [])
+    assert.deepEqual(matchKeysOf({}), [])
+  })
+})
+
+describe('postback against a local receiver', () => {
+  const received: { method: string; url: string; body: string }[] = []
+  let status = 200
+  let receiver: { url: string; close(): Promise<void> }
+  let http: HttpClient
+  const ctx = () => testContext(http)
+  const destination = (config: Record<string, unknown>) =>
+    postbackDestination.create('affiliate', {
+      type: 'postback',
+      method: 'GET',
+      body_type: 'form',
+      missing: 'empty',
+      allow_private: true,
+      ...config,
+    } as Parameters<typeof postbackDestination.create>[1])
+
+  before(async () => {
+    const server = createServer(async (req, res) => {
+      received.push({ method: req.method ?? '', url: req.url ?? '', body: await readBody(req, 1 << 20) })
+      res.writeHead(status, { 'content-type': 'text/plain' })
+      res.end(status === 200 ? 'success=true' : 'error')
+    })
+    receiver = await listenLocal(server)
+    http = createHttpClient({ allowPrivate: true })
+  })
+  after(async () => {
+    await http.close()
+    await receiver.close()
+  })
+  beforeEach(() => {
+    received.length = 0
+    status = 200
+  })
+
+  test('GET with {click_id}: delivered, matched on click_id', async () => {
+    const d = destination({ url: `${receiver.url}/pb?cid={click_id}&payout={payout}&caller={caller}` })
+    const [o] = await d.send([testJob(signal(), 'affiliate')], ctx())
+    assert.deepEqual([o.kind, o.matchKeys], ['delivered', ['click_id']])
+    assert.equal(received[0].url, '/pb?cid=Cj0-gclid&payout=12&caller=%2B12125550000')
+  })
+
+  test('POST JSON body with a raw {_gclid} and a captured network click id', async () => {
+    const d = destination({
+      url: `${receiver.url}/conv`,
+      method: 'POST',
+      body_type: 'json',
+      body: { gclid: '{_gclid}', irclickid: '{ext.click_ids.irclickid}', amount: '{value}' },
+    })
+    const [o] = await d.send([testJob(signal(), 'affiliate')], ctx())
+    assert.deepEqual([o.kind, o.matchKeys], ['delivered', ['gclid', 'irclickid']])
+    assert.deepEqual(JSON.parse(received[0].body), { gclid: 'Cj0-gclid', irclickid: 'ir-77', amount: '120' })
+  })
+
+  test('no click id to send: [] (the macro rendered empty, or the template has none)', async () => {
+    const noClick = signal({ event: { ext: { call: { call_id: 'CA1' } } } })
+    const withMacro = destination({ url: `${receiver.url}/pb?cid={click_id}` })
+    const [a] = await withMacro.send([testJob(noClick, 'affiliate')], ctx())
+    assert.deepEqual([a.kind, a.matchKeys], ['delivered', []])
+    assert.equal(received[0].url, '/pb?cid=')
+    const noMacro = destination({ url: `${receiver.url}/pb?call={call_id}` })
+    const [b] = await noMacro.send([testJob(signal(), 'affiliate')], ctx())
+    assert.deepEqual([b.kind, b.matchKeys], ['delivered', []])
+  })
+
+  test('a failed send keeps its match keys; a postback never built has none', async () => {
+    status = 500
+    const [failed] = await destination({ url: `${receiver.url}/pb?cid={gclid}` }).send(
+      [testJob(signal(), 'affiliate')],
+      ctx(),
+    )
+    assert.deepEqual([failed.kind, failed.matchKeys], ['retry', ['gclid']])
+    const strict = destination({ url: `${receiver.url}/pb?cid={click_id}&sub={ext.sub_id}`, missing: 'fail' })
+    const [missing] = await strict.send([testJob(signal(), 'affiliate')], ctx())
+    assert.deepEqual(
+      [missing.kind, missing.code, missing.matchKeys],
+      ['permanent', 'E_MACRO_MISSING', undefined],
+    )
+    assert.equal(received.length, 1)
+  })
+})
