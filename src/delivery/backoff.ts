@@ -26,6 +26,8 @@ export interface NextState {
   dueAt: number
   attempts: number
   lastError?: string
+  /** What the delivered payload carried to match on, kept with the delivery: the match rate's source. */
+  matchKeys?: string[]
 }
 
 /** A throttled delivery with no Retry-After waits this long (Svix uses 60 s after a 429; we start lower). */
@@ -41,7 +43,12 @@ export function nextState(
   const lastError = outcome.kind === 'delivered' ? undefined : describe(outcome)
   switch (outcome.kind) {
     case 'delivered':
-      return { status: 'delivered', dueAt: now, attempts: attemptsBefore + 1 }
+      return {
+        status: 'delivered',
+        dueAt: now,
+        attempts: attemptsBefore + 1,
+        ...(outcome.matchKeys ? { matchKeys: outcome.matchKeys } : {}),
+      }
     case 'permanent':
       return { status: 'dead', dueAt: now, attempts: attemptsBefore + 1, lastError }
     case 'skipped':

@@ -912,6 +912,145 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
       await s.ping()
     })
 
+    test('tallies: deliveries, events and signals of a time range by hour, campaign and status; match keys kept', async () => {
+      const [s] = await h.fresh()
+      await s.migrate()
+      const HOUR = 3_600_000
+      const H = Math.floor(T0 / HOUR) * HOUR
+      const meta = uid('meta')
+      const hook = uid('hook')
+      const call = (campaign?: string): EcapiEvent =>
+        ecapi(uid('ev'), campaign ? { ext: { call: { call_id: uid('c'), campaign } } } : {})
+      /** One event at `at` deriving one signal (its event snapshot carrying the campaign) to `to`. */
+      const ingestAt = (at: number, to: string[], ev: EcapiEvent, dedupKey?: string) =>
+        s.ingest(
+          req([
+            {
+              event: ev,
+              dedupKey,
+              derive: (ctx) => ({
+                signals: [
+                  {
+                    signal: { ...signal(ctx, uid('sig'), 'qualified_call'), event: ev, createdAt: at },
+                    destinations: to,
+                  },
+                ],
+              }),
+            },
+          ]),
+          at,
+        )
+      const ny = call('mortgage-ny')
+      await ingestAt(H + 1_000, [meta, hook], ny, 'k-ny')
+      await ingestAt(H + 2_000, [meta], call())
+      await ingestAt(H + 3_000, [meta], ny, 'k-ny') // a duplicate: an event, no signal
+      await ingestAt(H - 1, [meta], call('mortgage-ny')) // the hour before: outside the range
+      await ingestAt(H + HOUR, [meta], call('mortgage-ny')) // the range's end: outside
+
+      const claim = (dest: string, now = H + 10_000) =>
+        s.claimDeliveries({ token: 'n', now, leaseMs: 60_000, limit: 10, destinations: [dest] })
+      const metaJobs = (await claim(meta)).sort((a, b) => a.delivery.id.localeCompare(b.delivery.id))
+      const [hookJob] = await claim(hook)
+      const byCreation = metaJobs.filter((j) => j.delivery.createdAt >= H && j.delivery.createdAt < H + HOUR)
+      assert.equal(byCreation.length, 2)
+      const [nyJob, plainJob] = byCreation
+      const delivered = (job: LeasedJob, matchKeys?: string[]) => {
+        const r = attemptRec(job, 'delivered')
+        return { ...r, next: { ...r.next, ...(matchKeys ? { matchKeys } : {}) } }
+      }
+      await s.recordAttempts(
+        [delivered(nyJob, ['em', 'fbc']), delivered(plainJob, []), delivered(hookJob)],
+        H + 20_000,
+      )
+      const [row] = (await s.listDeliveries({ destination: meta, limit: 10 })).filter(
+        (d) => d.id === nyJob.delivery.id,
+      )
+      assert.deepEqual(row.matchKeys, ['em', 'fbc'])
+      const t = await s.trace(nyJob.signal.eventId)
+      assert.deepEqual(t?.deliveries.find((d) => d.destination === meta)?.matchKeys, ['em', 'fbc'])
+      assert.equal(t?.deliveries.find((d) => d.destination === hook)?.matchKeys, undefined)
+      // a later attempt that carries no keys (a retry after a replay) keeps what the delivery had
+      await s.replay(nyJob.delivery.id, H + 30_000)
+      const [again] = (await claim(meta, H + 40_000)).filter((j) => j.delivery.id === nyJob.delivery.id)
+      await s.recordAttempts([attemptRec(again, 'pending', H + 99_000)], H + 31_000)
+      const [kept] = (await s.listDeliveries({ destination: meta, limit: 10 })).filter(
+        (d) => d.id === nyJob.delivery.id,
+      )
+      assert.deepEqual(kept.matchKeys, ['em', 'fbc'])
+      assert.equal(kept.status, 'pending')
+
+      const range = { fromMs: H, toMs: H + HOUR }
+      const order = (a: { destination: string; campaign: string | null }, b: typeof a) =>
+        `${a.destination}/${a.campaign}`.localeCompare(`${b.destination}/${b.campaign}`)
+      const tally = { hour: H, signal: 'qualified_call', currency: 'USD', value: 12.5 }
+      assert.deepEqual(
+        (await s.deliveryTallies(range)).sort(order),
+        [
+          {
+            ...tally,
+            campaign: 'mortgage-ny',
+            destination: hook,
+            status: 'delivered',
+            deliveries: 1,
+            reported: 0,
+            matched: 0,
+          },
+          {
+            ...tally,
+            campaign: null,
+            destination: meta,
+            status: 'delivered',
+            deliveries: 1,
+            reported: 1,
+            matched: 0,
+          },
+          {
+            ...tally,
+            campaign: 'mortgage-ny',
+            destination: meta,
+            status: 'pending',
+            deliveries: 1,
+            reported: 0,
+            matched: 0,
+          },
+        ].sort(order),
+      )
+
+      const intake = await s.intakeTallies(range)
+      const events = intake.events.sort((a, b) =>
+        `${a.campaign}/${a.status}`.localeCompare(`${b.campaign}/${b.status}`),
+      )
+      assert.deepEqual(
+        events,
+        [
+          { hour: H, source: 'ecapi', campaign: 'mortgage-ny', status: 'accepted', events: 1 },
+          { hour: H, source: 'ecapi', campaign: 'mortgage-ny', status: 'duplicate', events: 1 },
+          { hour: H, source: 'ecapi', campaign: null, status: 'accepted', events: 1 },
+        ].sort((a, b) => `${a.campaign}/${a.status}`.localeCompare(`${b.campaign}/${b.status}`)),
+      )
+      const signals = intake.signals.sort((a, b) => String(a.campaign).localeCompare(String(b.campaign)))
+      assert.deepEqual(
+        signals,
+        [
+          {
+            hour: H,
+            campaign: 'mortgage-ny',
+            signal: 'qualified_call',
+            currency: 'USD',
+            signals: 1,
+            value: 12.5,
+          },
+          { hour: H, campaign: null, signal: 'qualified_call', currency: 'USD', signals: 1, value: 12.5 },
+        ].sort((a, b) => String(a.campaign).localeCompare(String(b.campaign))),
+      )
+      // the hour before holds only what was created in it
+      const before = await s.deliveryTallies({ fromMs: H - HOUR, toMs: H })
+      assert.deepEqual(
+        before.map((r) => [r.hour, r.destination, r.deliveries]),
+        [[H - HOUR, meta, 1]],
+      )
+    })
+
     test('two nodes claiming at once never get the same delivery', async () => {
       const a = h.store()
       const b = await h.second()

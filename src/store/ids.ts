@@ -44,3 +44,13 @@ export function newId(prefix: string, now = Date.now()): string {
   for (let i = 0; i < 16; i++) rand += ALPHABET[bytes[i] % 32]
   return `${prefix}_${time}${rand}`
 }
+
+/**
+ * The smallest id `newId(prefix, ms)` can return: ids of rows created in [from, to) are exactly those with
+ * `idFloor(prefix, from) <= id < idFloor(prefix, to)`, a range of the primary key instead of a table scan.
+ *
+ * @example idFloor('dlv', Date.UTC(2026, 11, 6)) // 'dlv_01kdp…' (10 time characters, nothing random)
+ */
+export function idFloor(prefix: string, ms: number): string {
+  return `${prefix}_${base32Digits(Math.max(0, Math.floor(ms)), 10)}`
+}

@@ -134,6 +134,8 @@ export interface AttemptRecord {
     dueAt: number
     attempts: number
     lastError?: string
+    /** With `delivered`: the keys the payload carried to match on (`Outcome.matchKeys`), kept on the delivery. */
+    matchKeys?: string[]
   }
 }
 
@@ -191,6 +193,52 @@ export interface StoreCounts {
   events: number
   signals: number
   approximate?: string[]
+}
+
+/**
+ * One group of the delivery report: the deliveries created (ingested) in one UTC hour, by the campaign of
+ * their signal (`ext.call.campaign`; null without one), destination, signal name, currency and status.
+ */
+export interface DeliveryTally {
+  /** Epoch ms of the hour's start. */
+  hour: number
+  campaign: string | null
+  destination: string
+  signal: string
+  currency: string | null
+  status: Delivery['status']
+  deliveries: number
+  /** Delivered with match keys recorded (the destination reports them): the match rate's denominator. */
+  reported: number
+  /** …of which the payload carried at least one key: the numerator. */
+  matched: number
+  /** Sum of the signals' values. */
+  value: number
+}
+
+/** Events ingested in one UTC hour, by source (the raw input's), campaign and result. */
+export interface EventTally {
+  hour: number
+  source: string
+  campaign: string | null
+  status: 'accepted' | 'duplicate'
+  events: number
+}
+
+/** Signals derived in one UTC hour, by campaign, name and currency. */
+export interface SignalTally {
+  hour: number
+  campaign: string | null
+  signal: string
+  currency: string | null
+  signals: number
+  value: number
+}
+
+/** A time range, epoch ms, `from` included, `to` excluded. */
+export interface TimeRange {
+  fromMs: number
+  toMs: number
 }
 
 export interface Store {
@@ -266,6 +314,17 @@ export interface Store {
   takeProbe(destination: string, openedAt: number, untilMs: number, now: number): Promise<boolean>
   /** Counts for `GET /v1/stats` and the dashboard. */
   counts(): Promise<StoreCounts>
+  /**
+   * Deliveries created in `range`, grouped by hour (`DeliveryTally`): the match rate and the delivery side
+   * of the reconciliation report. Reads the range of the time-ordered delivery ids, never the whole table.
+   */
+  deliveryTallies(range: TimeRange): Promise<DeliveryTally[]>
+  /**
+   * Events and signals created in `range`, by hour: the intake side of the reconciliation report. Events
+   * are read by their time-ordered ids; signals (whose ids follow the conversion's time, not the ingest's)
+   * by scanning their table, so this is for reports, not for polling.
+   */
+  intakeTallies(range: TimeRange): Promise<{ events: EventTally[]; signals: SignalTally[] }>
   /** What the store's writer has done since it opened, for /metrics. */
   writes(): StoreWrites
   ping(): Promise<void>

@@ -5,6 +5,7 @@
 import type pg from 'pg'
 import type { Delivery, Signal } from '../../model/signal.ts'
 import { newId } from '../ids.ts'
+import { matchKeysFrom, storedMatchKeys } from '../match-keys.ts'
 import { signalFromStored } from '../signal-body.ts'
 import type { AttemptRecord, DeliveryQuery, LeasedJob, LeaseRef, Store } from '../types.ts'
 import type { DbClock } from './clock.ts'
@@ -20,6 +21,7 @@ export interface DeliveryRow {
   due_at: number
   idempotency_key: string
   last_error: string | null
+  match_keys?: string | null
   created_at: number
   updated_at: number
 }
@@ -33,6 +35,7 @@ export const toDelivery = (r: DeliveryRow): Delivery => ({
   dueAt: r.due_at,
   idempotencyKey: r.idempotency_key,
   lastError: r.last_error ?? undefined,
+  ...(r.match_keys == null ? {} : { matchKeys: matchKeysFrom(r.match_keys) }),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 })
@@ -139,19 +142,20 @@ export async function recordAttempts(pool: pg.Pool, records: AttemptRecord[], no
     attempts: rec.next.attempts,
     due_at: rec.next.dueAt,
     last_error: rec.next.lastError ?? null,
+    match_keys: storedMatchKeys(rec.next.matchKeys),
   }))
   await query(
     pool,
     `WITH r AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id text, delivery_id text, lease_token text, n integer,
          started_at bigint, outcome text, code text, message text, exchange jsonb, status text, attempts integer,
-         due_at bigint, last_error text)
+         due_at bigint, last_error text, match_keys text)
      ), logged AS (
        INSERT INTO attempts (id, delivery_id, n, started_at, outcome, code, message, exchange)
        SELECT id, delivery_id, n, started_at, outcome, code, message, exchange FROM r
      )
      UPDATE deliveries d SET status = r.status, attempts = r.attempts, due_at = r.due_at, last_error = r.last_error,
-       lease_token = NULL, lease_until = NULL, updated_at = $2
+       match_keys = COALESCE(r.match_keys, d.match_keys), lease_token = NULL, lease_until = NULL, updated_at = $2
      FROM r WHERE d.id = r.delivery_id AND d.lease_token = r.lease_token`,
     [json(rows), now],
   )

@@ -31,6 +31,7 @@ import { createPool, type PoolOptions, query, tx, withClient } from './pool.ts'
 import * as privacy from './privacy.ts'
 import { takeRateTokens } from './rate.ts'
 import * as read from './read.ts'
+import * as report from './report.ts'
 import { fireTimers } from './timers.ts'
 import { createWakeListener, type WakeCallback } from './wake.ts'
 
@@ -140,6 +141,8 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
     takeProbe: (name, openedAt, untilMs, now) =>
       read.takeProbe(pool, name, openedAt, clock.toDb(untilMs), clock.toDb(now)),
     counts: () => read.counts(pool, opts.exactCountLimit),
+    deliveryTallies: (range) => report.deliveryTallies(pool, range),
+    intakeTallies: (range) => report.intakeTallies(pool, range),
     async ping() {
       await query(pool, 'SELECT 1')
     },

@@ -213,6 +213,12 @@ DROP INDEX IF EXISTS deliveries_due;
 DROP INDEX IF EXISTS deliveries_lease;
 `,
   },
+  {
+    version: 7,
+    name: 'match keys',
+    // what a delivered payload carried to match on, comma-separated ('' = nothing); see the SQLite migration
+    sql: 'ALTER TABLE deliveries ADD COLUMN match_keys text;',
+  },
 ]
 
 /** Advisory lock key for migrations: arbitrary ('clmg'), fixed, unlikely to collide with another app's. */

@@ -15,9 +15,11 @@ import type { Subject } from '../../privacy/redact.ts'
 import { likePatterns } from '../../privacy/redact.ts'
 import { mentions, scrubAttempt, scrubDoc, scrubRaw } from '../../privacy/rows.ts'
 import { newId } from '../ids.ts'
+import { matchKeysFrom, storedMatchKeys } from '../match-keys.ts'
 import { pendingNames } from '../migrations.ts'
 import { memoryRateBuckets } from '../rate-bucket.ts'
 import { signalFromStored, storedSignal } from '../signal-body.ts'
+import { deliveryTally, eventTally, HOUR_MS, idRange, signalTally } from '../tallies.ts'
 import type {
   AttemptRecord,
   AuditEntry,
@@ -34,6 +36,7 @@ import type {
   RawInput,
   Store,
   TableCounts,
+  TimeRange,
   TimerJob,
   Trace,
 } from '../types.ts'
@@ -177,6 +180,43 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       counting = undefined
     })
     return counting
+  }
+
+  /** The campaign of a call's signal or event body, in SQL. */
+  const CAMPAIGN = (col: string, path: string) => `json_extract(${col}, '$.${path}ext.call.campaign')`
+
+  const deliveryTallies = async (range: TimeRange) =>
+    (
+      await readAll(
+        `SELECT (d.created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, ${CAMPAIGN('s.body', 'event.')} AS campaign,
+           d.destination, s.name AS signal, s.currency, d.status, COUNT(*) AS deliveries,
+           SUM(d.status = 'delivered' AND d.match_keys IS NOT NULL) AS reported,
+           SUM(d.status = 'delivered' AND d.match_keys <> '') AS matched, TOTAL(s.value) AS value
+         FROM deliveries d JOIN signals s ON s.id = d.signal_id
+         WHERE d.id >= ? AND d.id < ?
+         GROUP BY 1, 2, 3, 4, 5, 6`,
+        ...idRange('dlv', range),
+      )
+    ).map(deliveryTally)
+
+  async function intakeTallies(range: TimeRange) {
+    const events = await readAll(
+      `SELECT (e.created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, COALESCE(r.source, 'unknown') AS source,
+         ${CAMPAIGN('e.body', '')} AS campaign, e.status, COUNT(*) AS events
+       FROM events e LEFT JOIN raw_inputs r ON r.id = e.raw_id
+       WHERE e.id >= ? AND e.id < ?
+       GROUP BY 1, 2, 3, 4`,
+      ...idRange('evt', range),
+    )
+    const signals = await readAll(
+      `SELECT (created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, ${CAMPAIGN('body', 'event.')} AS campaign,
+         name AS signal, currency, COUNT(*) AS signals, TOTAL(value) AS value
+       FROM signals WHERE created_at >= ? AND created_at < ?
+       GROUP BY 1, 2, 3, 4`,
+      range.fromMs,
+      range.toMs,
+    )
+    return { events: events.map(eventTally), signals: signals.map(signalTally) }
   }
 
   const cache = new Map<string, StatementSync>()
@@ -395,6 +435,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     dueAt: Number(r.due_at),
     idempotencyKey: String(r.idempotency_key),
     lastError: r.last_error === null ? undefined : String(r.last_error),
+    ...(r.match_keys == null ? {} : { matchKeys: matchKeysFrom(r.match_keys) }),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   })
@@ -453,11 +494,12 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
         a.exchange ? JSON.stringify(a.exchange) : null,
       )
       run(
-        'UPDATE deliveries SET status = ?, attempts = ?, due_at = ?, last_error = ?, lease_token = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND lease_token = ?',
+        'UPDATE deliveries SET status = ?, attempts = ?, due_at = ?, last_error = ?, match_keys = COALESCE(?, match_keys), lease_token = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND lease_token = ?',
         rec.next.status,
         rec.next.attempts,
         rec.next.dueAt,
         rec.next.lastError ?? null,
+        storedMatchKeys(rec.next.matchKeys),
         now,
         rec.deliveryId,
         rec.leaseToken,
@@ -957,6 +999,8 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
         return true
       }),
     counts,
+    deliveryTallies,
+    intakeTallies,
     async ping() {
       get('SELECT 1 AS ok')
     },

@@ -141,4 +141,11 @@ CREATE TABLE audit_log (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'match keys',
+    // what a delivered payload carried to match on, comma-separated ('' = nothing): the match rate
+    // (observe/match-rate.ts) is read from the deliveries themselves, so no hot-path write is added
+    sql: 'ALTER TABLE deliveries ADD COLUMN match_keys TEXT;',
+  },
 ]

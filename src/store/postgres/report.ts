@@ -1,0 +1,47 @@
+/** The report queries (`deliveryTallies`, `intakeTallies`): plain statements over a time range. */
+import type pg from 'pg'
+import { deliveryTally, eventTally, HOUR_MS, idRange, signalTally } from '../tallies.ts'
+import type { DeliveryTally, EventTally, SignalTally, TimeRange } from '../types.ts'
+import { query } from './pool.ts'
+
+/** Deliveries by the range of their time-ordered ids, each joined to its signal by primary key. */
+export async function deliveryTallies(pool: pg.Pool, range: TimeRange): Promise<DeliveryTally[]> {
+  const rows = await query<Record<string, unknown>>(
+    pool,
+    `SELECT (d.created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, s.body #>> '{event,ext,call,campaign}' AS campaign,
+       d.destination, s.name AS signal, s.currency, d.status, count(*) AS deliveries,
+       count(*) FILTER (WHERE d.status = 'delivered' AND d.match_keys IS NOT NULL) AS reported,
+       count(*) FILTER (WHERE d.status = 'delivered' AND d.match_keys <> '') AS matched,
+       COALESCE(sum(s.value), 0) AS value
+     FROM deliveries d JOIN signals s ON s.id = d.signal_id
+     WHERE d.id >= $1 AND d.id < $2
+     GROUP BY 1, 2, 3, 4, 5, 6`,
+    idRange('dlv', range),
+  )
+  return rows.map(deliveryTally)
+}
+
+/** Events by their time-ordered ids; signals (ids in conversion time) by a scan of `created_at`. */
+export async function intakeTallies(
+  pool: pg.Pool,
+  range: TimeRange,
+): Promise<{ events: EventTally[]; signals: SignalTally[] }> {
+  const events = await query<Record<string, unknown>>(
+    pool,
+    `SELECT (e.created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, COALESCE(r.source, 'unknown') AS source,
+       e.body #>> '{ext,call,campaign}' AS campaign, e.status, count(*) AS events
+     FROM events e LEFT JOIN raw_inputs r ON r.id = e.raw_id
+     WHERE e.id >= $1 AND e.id < $2
+     GROUP BY 1, 2, 3, 4`,
+    idRange('evt', range),
+  )
+  const signals = await query<Record<string, unknown>>(
+    pool,
+    `SELECT (created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, body #>> '{event,ext,call,campaign}' AS campaign,
+       name AS signal, currency, count(*) AS signals, COALESCE(sum(value), 0) AS value
+     FROM signals WHERE created_at >= $1 AND created_at < $2
+     GROUP BY 1, 2, 3, 4`,
+    [range.fromMs, range.toMs],
+  )
+  return { events: events.map(eventTally), signals: signals.map(signalTally) }
+}
