@@ -17,8 +17,10 @@ import { registerClickRoutes } from './http/routes/clicks.ts'
 import { registerEventRoutes } from './http/routes/events.ts'
 import { registerOperationRoutes } from './http/routes/operations.ts'
 import { registerPrivacyRoutes } from './http/routes/privacy.ts'
+import { registerReportRoutes } from './http/routes/reports.ts'
 import { registerSourceRoutes } from './http/routes/sources.ts'
 import { createServer } from './http/server.ts'
+import { watchMatchRates } from './observe/match-watch.ts'
 import { createMetrics } from './observe/metrics.ts'
 import { fireCallTimer, timerJourneyKey } from './pipeline/calls/index.ts'
 import type { PipelineConfig } from './pipeline/ecapi.ts'
@@ -183,8 +185,12 @@ export async function createApp(opts: AppOptions) {
   registerSourceRoutes(server, deps)
   registerClickRoutes(server, deps)
   registerPrivacyRoutes(server, deps)
+  registerReportRoutes(server, deps)
   engine.start()
   const stopRetention = startRetention(store, config.retention, log)
+  const matchRate = config.observe.match_rate
+  const matchRates =
+    matchRate.check_every_s > 0 ? watchMatchRates({ store, cfg: matchRate, metrics, log }) : undefined
 
   return {
     server,
@@ -193,6 +199,8 @@ export async function createApp(opts: AppOptions) {
     config,
     deps,
     log,
+    /** The match-rate alert's checks (undefined when `observe.match_rate.check_every_s` is 0). */
+    matchRates,
     setReady(ready: boolean) {
       storeReady = ready
     },
@@ -207,6 +215,7 @@ export async function createApp(opts: AppOptions) {
       stopWake?.()
       await engine.stop()
       await stopRetention()
+      matchRates?.stop()
       await Promise.all(clients.map((c) => c.close().catch(() => undefined)))
       await store.close()
     },

@@ -8,15 +8,18 @@
  *   closeloop replay <delivery-id> --config <file>   dead delivery → pending
  *   closeloop send-test --destination <name> [--signal <name>] --config <file>
  *                                               one synthetic conversion in the platform's test mode
+ *   closeloop report --config <file> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format table|json|csv]
+ *                                               reconciliation of whole UTC days, and the match rate now
  */
 import { parseArgs } from 'node:util'
 import { createApp } from './app.ts'
+import { report } from './cli/report.ts'
 import { sendTest } from './cli/send-test.ts'
 import { readConfigFile } from './config/index.ts'
 import type { ResolvedConfig } from './config/load.ts'
 import { openStore } from './store/open.ts'
 
-const USAGE = `usage: closeloop <serve|check-config|migrate|replay|send-test> [--config file] [args]`
+const USAGE = `usage: closeloop <serve|check-config|migrate|replay|send-test|report> [--config file] [args]`
 
 function load(path: string): ResolvedConfig {
   const { config, errors, warnings } = readConfigFile(path)
@@ -36,6 +39,9 @@ async function main() {
       port: { type: 'string' },
       destination: { type: 'string', short: 'd' },
       signal: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      format: { type: 'string' },
     },
   })
   const [command, arg] = positionals
@@ -105,6 +111,10 @@ async function main() {
           .join('\n') + '\n',
       )
       if (outcome.kind !== 'delivered') process.exit(1)
+      return
+    }
+    case 'report': {
+      process.stdout.write(await report(load(configPath), values))
       return
     }
     default:

@@ -154,6 +154,27 @@ export const RootConfig = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    observe: T.Object(
+      {
+        /** The match-rate alert (docs/observability.md). */
+        match_rate: T.Object(
+          {
+            /** The current window: the last so many hours. */
+            window_hours: T.Integer({ minimum: 1, maximum: 24 * 31, default: 24 }),
+            /** The baseline: so many days before the current window. */
+            baseline_days: T.Integer({ minimum: 1, maximum: 60, default: 7 }),
+            /** Fewer delivered conversions than this in either window: no alert. */
+            min_deliveries: T.Integer({ minimum: 1, default: 20 }),
+            /** Alert when the current rate is this far (0–1, absolute) below the baseline. */
+            drop: T.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.15 }),
+            /** How often the server checks; 0 turns the check (gauges and log lines) off. */
+            check_every_s: T.Integer({ minimum: 0, default: 600 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     campaigns: T.Optional(T.Record(T.String(), T.Object({}, { additionalProperties: true }))),
     dispositions: T.Optional(T.Record(T.String(), T.Object({}, { additionalProperties: true }))),
     /** Call rules beyond campaigns and dispositions (blocklist, spam patterns…): see pipeline/calls. */

@@ -203,6 +203,34 @@ export function openApiDocument() {
           },
         },
       },
+      '/v1/reports/reconciliation': {
+        get: {
+          summary:
+            'Per UTC day and campaign: events in, and per signal and destination what was delivered, pending, dead or skipped, with values and match rates (docs/observability.md)',
+          parameters: [
+            { name: 'from', in: 'query', schema: { type: 'string', format: 'date' } },
+            { name: 'to', in: 'query', schema: { type: 'string', format: 'date' } },
+            { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'csv'] } },
+          ],
+          responses: {
+            '200': {
+              description: 'The report (JSON), or one CSV line per signal and destination',
+              content: {
+                'application/json': { schema: { type: 'object' } },
+                'text/csv': { schema: { type: 'string' } },
+              },
+            },
+            ...errors(400, 401),
+          },
+        },
+      },
+      '/v1/reports/match-rate': {
+        get: {
+          summary:
+            'Per campaign and destination: the share of delivered conversions carrying a match key, now against the baseline, and which dropped',
+          responses: { '200': json({ type: 'object' }), ...errors(400, 401) },
+        },
+      },
       '/healthz': {
         get: { security: [], summary: 'Liveness', responses: { '200': json({ type: 'object' }) } },
       },

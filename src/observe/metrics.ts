@@ -124,8 +124,22 @@ export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
     labelNames: ['method'],
     registers: [registry],
   })
+  const matchRate = new Gauge({
+    name: 'closeloop_match_rate',
+    help: 'Share of delivered conversions whose payload carried a key the platform matches on, by campaign, destination and window (current, baseline)',
+    labelNames: ['campaign', 'destination', 'window'],
+    registers: [registry],
+  })
+  const matchRateAlert = new Gauge({
+    name: 'closeloop_match_rate_alert',
+    help: '1 while the current match rate is `observe.match_rate.drop` or more below the baseline, else 0',
+    labelNames: ['campaign', 'destination'],
+    registers: [registry],
+  })
   return {
     registry,
+    matchRate,
+    matchRateAlert,
     ingested,
     signals,
     attempts,

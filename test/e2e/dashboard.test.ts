@@ -1,7 +1,7 @@
 /**
  * The dashboard in a real browser (Debian's chromium): it connects with an API key and shows delivery
- * counts, destination health and dead letters, replays a dead letter, traces an event, and marks the
- * figures a large PostgreSQL table estimated (≈).
+ * counts, destination health and dead letters, replays a dead letter, traces an event, marks the
+ * figures a large PostgreSQL table estimated (≈), and shows the match rate with its alert.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
@@ -10,6 +10,7 @@ import type { Browser, Page } from 'playwright-core'
 import { openPostgresStore } from '../../src/store/postgres/index.ts'
 import { API_KEY, ecapiEvent, eventually, startApp, type TestApp } from '../helpers/app.ts'
 import { browserUnavailable, launchChromium } from '../helpers/browser.ts'
+import { deliverAt } from '../helpers/deliveries.ts'
 import { createTestDatabase } from '../helpers/postgres.ts'
 import { startReceiver } from '../helpers/receiver.ts'
 
@@ -84,6 +85,46 @@ routes: [ { signals: ["*"], to: [pb] } ]
       const trace = JSON.parse((await page.locator('#traceOut').textContent()) ?? '{}')
       assert.equal(trace.event.id, eventId)
       assert.equal(trace.deliveries[0].destination, 'pb')
+      await page.close()
+    } finally {
+      await app.close()
+      await receiver.close()
+    }
+  })
+
+  test('the match rate per campaign and destination, a drop marked', async () => {
+    const receiver = await startReceiver()
+    const app: TestApp = await startApp(`
+destinations:
+  pb: { type: postback, url: "${receiver.url}/pb?cid={click_id}", allow_private: true }
+routes: [ { signals: ["*"], to: [pb] } ]
+`)
+    try {
+      // over HTTP now: one conversion with a click id, one without
+      const sent = [ecapiEvent({ ext: { click_ids: { gclid: 'Cj0-dash' } } }), ecapiEvent()]
+      assert.equal((await app.post('/v1/events', { events: sent })).status, 200)
+      await eventually(
+        async () => (await app.app.store.counts()).deliveries.delivered === 2,
+        10_000,
+        'delivered',
+      )
+      // history only the store can write: campaign auto matched 30 of 30 three days ago, 0 of 20 an hour ago
+      const store = app.app.store
+      await deliverAt(store, Date.now() - 72 * 3_600_000, 30, ['gclid'], {
+        campaign: 'auto',
+        destination: 'meta',
+      })
+      await deliverAt(store, Date.now() - 3_600_000, 20, [], { campaign: 'auto', destination: 'meta' })
+      const page = await connect(browser, app.url)
+      await page.waitForFunction(() => document.querySelectorAll('#match tr').length === 2)
+      const rows = await page.$$eval('#match tr', (trs) =>
+        trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+      )
+      assert.deepEqual(rows, [
+        ['auto', 'meta', '0 % of 20', '100 % of 30', 'dropped ≥ 15 points'],
+        ['(none)', 'pb', '50 % of 2', '–', 'ok'],
+      ])
+      assert.match((await page.locator('#matchWindows').textContent()) ?? '', /against the 7 days before$/)
       await page.close()
     } finally {
       await app.close()

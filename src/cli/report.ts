@@ -1,0 +1,39 @@
+/**
+ * `closeloop report`: the reconciliation of whole UTC days and the match rate now, read from the store the
+ * config names (a running server may keep writing meanwhile). It changes nothing, and refuses a database
+ * whose migrations are behind this build.
+ *
+ * @example
+ *   closeloop report --config closeloop.yaml --from 2026-12-01 --to 2026-12-06 --format csv > december.csv
+ */
+import type { ResolvedConfig } from '../config/load.ts'
+import { reconciliationCsv, reportText } from '../observe/render.ts'
+import { dayRange, matchRateReport, reconciliationReport } from '../observe/report.ts'
+import { openStore } from '../store/open.ts'
+
+export type ReportFormat = 'table' | 'json' | 'csv'
+
+export async function report(
+  config: ResolvedConfig,
+  opts: { from?: string; to?: string; format?: string },
+  now = Date.now(),
+): Promise<string> {
+  const format = (opts.format ?? 'table') as ReportFormat
+  if (!['table', 'json', 'csv'].includes(format)) throw new Error('--format must be table, json or csv')
+  const days = dayRange(opts, now)
+  if ('errors' in days)
+    throw new Error(days.errors.map((e) => `--${e.path.slice(1)} ${e.message}`).join('; '))
+  const store = await openStore(config.store ?? { sqlite: './data/closeloop.db' })
+  try {
+    const pending = await store.pendingMigrations()
+    if (pending.length)
+      throw new Error(`the database lacks migrations ${pending.join(', ')}: run closeloop migrate first`)
+    const reconciliation = await reconciliationReport(store, days.range)
+    if (format === 'csv') return reconciliationCsv(reconciliation)
+    const matchRate = await matchRateReport(store, config.observe.match_rate, now)
+    if (format === 'json') return `${JSON.stringify({ reconciliation, match_rate: matchRate }, null, 2)}\n`
+    return reportText(reconciliation, matchRate)
+  } finally {
+    await store.close()
+  }
+}

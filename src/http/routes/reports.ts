@@ -1,0 +1,50 @@
+/**
+ * Reports: the reconciliation of whole days and the match rate now (docs/observability.md).
+ */
+import { Type as T } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
+import { appError } from '../../model/errors.ts'
+import { validator } from '../../model/validate.ts'
+import { reconciliationCsv } from '../../observe/render.ts'
+import { dayRange, matchRateReport, reconciliationReport } from '../../observe/report.ts'
+import { requireApiKey } from '../auth.ts'
+import type { HttpDeps } from '../deps.ts'
+import { readQuery } from '../query.ts'
+
+const Day = T.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'a UTC day, YYYY-MM-DD' })
+const ReconciliationQuery = T.Object(
+  {
+    from: T.Optional(Day),
+    to: T.Optional(Day),
+    format: T.Optional(T.Union([T.Literal('json'), T.Literal('csv')])),
+  },
+  { additionalProperties: false },
+)
+const checkReconciliation = validator(ReconciliationQuery)
+const checkNothing = validator(T.Object({}, { additionalProperties: false }))
+
+export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps) {
+  app.get('/v1/reports/reconciliation', async function reconciliation(req, reply) {
+    requireApiKey(req, deps.apiKeys)
+    const q = readQuery(req, checkReconciliation)
+    const days = dayRange(q, Date.now())
+    if ('errors' in days)
+      throw appError(
+        'E_INPUT_INVALID',
+        'invalid query',
+        days.errors.map((e) => ({ ...e, path: `/query${e.path}` })),
+      )
+    const report = await reconciliationReport(deps.store, days.range)
+    if (q.format !== 'csv') return report
+    return reply
+      .header('content-type', 'text/csv; charset=utf-8')
+      .header('content-disposition', `attachment; filename="closeloop-${report.from}-${report.to}.csv"`)
+      .send(reconciliationCsv(report))
+  })
+
+  app.get('/v1/reports/match-rate', async function matchRate(req) {
+    requireApiKey(req, deps.apiKeys)
+    readQuery(req, checkNothing)
+    return matchRateReport(deps.store, deps.config.observe.match_rate, Date.now())
+  })
+}

@@ -1,0 +1,105 @@
+/**
+ * The match-rate alert against a real SQLite store: deliveries written with explicit times (a baseline
+ * week with the click ids, then a day without), checks at a fixed `now`, gauges read from the registry.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { deliverAt } from '../../test/helpers/deliveries.ts'
+import { openSqliteStore } from '../store/sqlite/index.ts'
+import type { Store } from '../store/types.ts'
+import { watchMatchRates } from './match-watch.ts'
+import { createMetrics } from './metrics.ts'
+
+const HOUR = 3_600_000
+const NOW = Date.UTC(2026, 11, 6, 14, 30)
+const deliver = (store: Store, at: number, count: number, keys: string[]) =>
+  deliverAt(store, at, count, keys, { campaign: 'mortgage-ny' })
+
+describe('match-rate watch', () => {
+  let dir: string
+  let store: Store
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'closeloop-match-'))
+    store = openSqliteStore(join(dir, 'watch.db'))
+    await store.migrate()
+  })
+  after(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('a drop alerts once, in the log and the gauges; recovery is logged once too', async () => {
+    // baseline: 3 days ago, 40 of 40 with a click id; today: 5 of 25
+    await deliver(store, NOW - 72 * HOUR, 40, ['fbc'])
+    await deliver(store, NOW - 2 * HOUR, 5, ['fbc'])
+    await deliver(store, NOW - HOUR, 20, [])
+    const lines: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> = []
+    const log = {
+      info: (obj: object, msg?: string) =>
+        lines.push({ level: 'info', obj: obj as Record<string, unknown>, msg }),
+      warn: (obj: object, msg?: string) =>
+        lines.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }),
+    }
+    const metrics = createMetrics()
+    let now = NOW
+    const cfg = { window_hours: 24, baseline_days: 7, min_deliveries: 20, drop: 0.15, check_every_s: 3600 }
+    const watch = watchMatchRates({ store, cfg, metrics, log, now: () => now })
+    try {
+      const alerting = await watch.check()
+      assert.deepEqual(
+        alerting.map((c) => [c.campaign, c.destination, c.current.rate, c.baseline.rate]),
+        [['mortgage-ny', 'meta', 0.2, 1]],
+      )
+      assert.deepEqual(lines, [
+        {
+          level: 'warn',
+          obj: {
+            campaign: 'mortgage-ny',
+            destination: 'meta',
+            current_pct: 20,
+            baseline_pct: 100,
+            delivered: 25,
+          },
+          msg: 'match rate dropped below its baseline',
+        },
+      ])
+      const text = await metrics.registry.metrics()
+      assert.match(
+        text,
+        /^closeloop_match_rate\{campaign="mortgage-ny",destination="meta",window="current"\} 0\.2$/m,
+      )
+      assert.match(
+        text,
+        /^closeloop_match_rate\{campaign="mortgage-ny",destination="meta",window="baseline"\} 1$/m,
+      )
+      assert.match(text, /^closeloop_match_rate_alert\{campaign="mortgage-ny",destination="meta"\} 1$/m)
+
+      // checked again: still alerting, nothing new logged
+      await watch.check()
+      assert.equal(lines.length, 1)
+
+      // the click ids come back: 200 matched this hour lift the day to 205 of 225 (91 %), within 15 points
+      await deliver(store, NOW, 200, ['em', 'fbc'])
+      assert.deepEqual(await watch.check(), [])
+      assert.deepEqual(lines.slice(1), [
+        { level: 'info', obj: { campaign: 'mortgage-ny', destination: 'meta' }, msg: 'match rate recovered' },
+      ])
+      assert.match(
+        await metrics.registry.metrics(),
+        /^closeloop_match_rate_alert\{campaign="mortgage-ny",destination="meta"\} 0$/m,
+      )
+
+      // a week on, today's deliveries are the baseline and nothing is current: no series for `current`
+      now = NOW + 3 * 24 * HOUR
+      await watch.check()
+      const later = await metrics.registry.metrics()
+      assert.doesNotMatch(later, /window="current"/)
+      assert.match(later, /window="baseline"\} 0\.9245/) // 245 of 265
+    } finally {
+      watch.stop()
+    }
+  })
+})

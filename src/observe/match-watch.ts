@@ -1,0 +1,83 @@
+/**
+ * The match-rate alert: every `check_every_s` the server checks each campaign and destination
+ * (match-rate.ts), publishes the rates as gauges and logs a warning when a pair starts alerting and an
+ * info line when it recovers — once per change, not at every check. With several nodes on one database
+ * each checks and logs on its own; the gauges agree, so alert on them (or on one node's logs).
+ *
+ * @example
+ *   const watch = watchMatchRates({ store, cfg, metrics, log })
+ *   await watch.check() // also runs every cfg.check_every_s
+ *   watch.stop()
+ */
+import type { Store } from '../store/types.ts'
+import type { MatchRateCheck, MatchRateConfig } from './match-rate.ts'
+import type { Metrics } from './metrics.ts'
+import { matchRateReport } from './report.ts'
+
+/** Gauges per pair: campaigns come from the events, so their number is capped to keep /metrics bounded. */
+const MAX_SERIES = 500
+
+export interface MatchRateWatch {
+  /** Runs one check now; resolves with the pairs alerting. */
+  check(): Promise<MatchRateCheck[]>
+  stop(): void
+}
+
+export function watchMatchRates(opts: {
+  store: Store
+  cfg: MatchRateConfig & { check_every_s: number }
+  metrics: Pick<Metrics, 'matchRate' | 'matchRateAlert'>
+  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void }
+  now?: () => number
+}): MatchRateWatch {
+  const now = opts.now ?? Date.now
+  /** Pairs alerting at the last check, by key. */
+  let alerting = new Map<string, MatchRateCheck>()
+  const keyOf = (c: MatchRateCheck) => JSON.stringify([c.campaign, c.destination])
+  const labels = (c: MatchRateCheck) => ({ campaign: c.campaign ?? '', destination: c.destination })
+  const pct = (r: number | null) => (r === null ? null : Math.round(r * 1000) / 10)
+
+  async function check(): Promise<MatchRateCheck[]> {
+    const { checks } = await matchRateReport(opts.store, opts.cfg, now())
+    const { matchRate, matchRateAlert } = opts.metrics
+    matchRate.reset()
+    matchRateAlert.reset()
+    for (const c of checks.slice(0, MAX_SERIES)) {
+      if (c.current.rate !== null) matchRate.set({ ...labels(c), window: 'current' }, c.current.rate)
+      if (c.baseline.rate !== null) matchRate.set({ ...labels(c), window: 'baseline' }, c.baseline.rate)
+      matchRateAlert.set(labels(c), c.alert ? 1 : 0)
+    }
+    const next = new Map(checks.filter((c) => c.alert).map((c) => [keyOf(c), c]))
+    for (const [k, c] of next)
+      if (!alerting.has(k))
+        opts.log.warn(
+          {
+            campaign: c.campaign,
+            destination: c.destination,
+            current_pct: pct(c.current.rate),
+            baseline_pct: pct(c.baseline.rate),
+            delivered: c.current.reported,
+          },
+          'match rate dropped below its baseline',
+        )
+    for (const [k, c] of alerting)
+      if (!next.has(k))
+        opts.log.info({ campaign: c.campaign, destination: c.destination }, 'match rate recovered')
+    alerting = next
+    return [...next.values()]
+  }
+
+  let checking = false
+  const timer = setInterval(() => {
+    // a slow store must not stack checks
+    if (checking) return
+    checking = true
+    check()
+      .catch((err) => opts.log.warn({ err: String(err) }, 'match rate check failed'))
+      .finally(() => {
+        checking = false
+      })
+  }, opts.cfg.check_every_s * 1000)
+  timer.unref()
+  return { check, stop: () => clearInterval(timer) }
+}

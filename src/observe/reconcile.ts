@@ -1,0 +1,165 @@
+/**
+ * The reconciliation report: per UTC day and campaign, what came in (events by source, duplicates) and,
+ * per signal and destination, what was derived and what each destination got — delivered, still pending,
+ * dead, skipped — with the values and the match rate. Every signal routed somewhere is in exactly one of
+ * those states, so `signals` against the four columns shows at a glance what a platform has not received
+ * and why; the numbers are the ones to hold against the platform's own conversion reports.
+ *
+ * Days are UTC and group rows by when closeloop created them (the ingest, or the timer that fired), not by
+ * the conversion's time. Values are summed per currency; `XXX` (ISO 4217's "no currency") when a signal
+ * has none.
+ *
+ * @example
+ *   const r = reconcile(await store.intakeTallies(range), await store.deliveryTallies(range), range)
+ *   r.conversions.filter((c) => c.dead > 0)
+ */
+import type { DeliveryTally, EventTally, SignalTally, TimeRange } from '../store/types.ts'
+
+export interface IntakeRow {
+  day: string
+  campaign: string | null
+  source: string
+  accepted: number
+  duplicate: number
+}
+
+export interface ConversionRow {
+  day: string
+  campaign: string | null
+  signal: string
+  currency: string
+  /** Signals derived, and their value. */
+  signals: number
+  value: number
+  /** null: the signal went nowhere (no route matched it). */
+  destination: string | null
+  delivered: number
+  /** Pending or in flight. */
+  pending: number
+  dead: number
+  /** Not sent on purpose (consent withheld). */
+  skipped: number
+  deliveredValue: number
+  /** Delivered with match keys reported, and of those with at least one: the match rate's parts. */
+  reported: number
+  matched: number
+}
+
+export interface Reconciliation {
+  from: string
+  to: string
+  intake: IntakeRow[]
+  conversions: ConversionRow[]
+}
+
+/** `YYYY-MM-DD` (UTC) of epoch ms. */
+export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10)
+
+/** Rows sort by day, then campaign (none last), then the rest of the key. */
+const keyOf = (...parts: Array<string | null>) => JSON.stringify(parts)
+function byDayCampaign<T extends { day: string; campaign: string | null }>(rest: (r: T) => string) {
+  return (a: T, b: T) =>
+    a.day.localeCompare(b.day) ||
+    (a.campaign === b.campaign
+      ? rest(a).localeCompare(rest(b))
+      : a.campaign === null
+        ? 1
+        : b.campaign === null
+          ? -1
+          : a.campaign.localeCompare(b.campaign))
+}
+
+export function reconcile(
+  intake: { events: EventTally[]; signals: SignalTally[] },
+  deliveries: DeliveryTally[],
+  range: TimeRange,
+): Reconciliation {
+  const sources = new Map<string, IntakeRow>()
+  for (const e of intake.events) {
+    const day = utcDay(e.hour)
+    const k = keyOf(day, e.campaign, e.source)
+    let row = sources.get(k)
+    if (!row) {
+      row = { day, campaign: e.campaign, source: e.source, accepted: 0, duplicate: 0 }
+      sources.set(k, row)
+    }
+    row[e.status] += e.events
+  }
+
+  /** Signals derived per day, campaign, name and currency. */
+  const derived = new Map<string, { signals: number; value: number }>()
+  for (const s of intake.signals) {
+    const k = keyOf(utcDay(s.hour), s.campaign, s.signal, s.currency ?? 'XXX')
+    const d = derived.get(k) ?? { signals: 0, value: 0 }
+    d.signals += s.signals
+    d.value += s.value
+    derived.set(k, d)
+  }
+
+  const rows = new Map<string, ConversionRow>()
+  const routed = new Set<string>()
+  for (const t of deliveries) {
+    const day = utcDay(t.hour)
+    const currency = t.currency ?? 'XXX'
+    const signalKey = keyOf(day, t.campaign, t.signal, currency)
+    routed.add(signalKey)
+    const k = keyOf(day, t.campaign, t.signal, currency, t.destination)
+    let row = rows.get(k)
+    if (!row) {
+      const d = derived.get(signalKey)
+      row = {
+        day,
+        campaign: t.campaign,
+        signal: t.signal,
+        currency,
+        signals: d?.signals ?? 0,
+        value: d?.value ?? 0,
+        destination: t.destination,
+        delivered: 0,
+        pending: 0,
+        dead: 0,
+        skipped: 0,
+        deliveredValue: 0,
+        reported: 0,
+        matched: 0,
+      }
+      rows.set(k, row)
+    }
+    if (t.status === 'delivered') {
+      row.delivered += t.deliveries
+      row.deliveredValue += t.value
+    } else if (t.status === 'pending' || t.status === 'in_flight') row.pending += t.deliveries
+    else row[t.status] += t.deliveries
+    row.reported += t.reported
+    row.matched += t.matched
+  }
+  for (const [k, d] of derived) {
+    if (routed.has(k)) continue
+    const [day, campaign, signal, currency] = JSON.parse(k) as [string, string | null, string, string]
+    rows.set(k, {
+      day,
+      campaign,
+      signal,
+      currency,
+      signals: d.signals,
+      value: d.value,
+      destination: null,
+      delivered: 0,
+      pending: 0,
+      dead: 0,
+      skipped: 0,
+      deliveredValue: 0,
+      reported: 0,
+      matched: 0,
+    })
+  }
+
+  return {
+    from: utcDay(range.fromMs),
+    to: utcDay(range.toMs - 1),
+    intake: [...sources.values()].sort(byDayCampaign((r) => r.source)),
+    conversions: [...rows.values()].sort(
+      byDayCampaign((r) => `${r.signal}\u0000${r.currency}\u0000${r.destination ?? '\uffff'}`),
+    ),
+  }
+}

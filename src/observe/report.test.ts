@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { reconciliationCsv, reportText } from './render.ts'
+import { dayRange } from './report.ts'
+
+const NOW = Date.UTC(2026, 11, 6, 15, 30)
+const DAY = 86_400_000
+
+describe('report days', () => {
+  test('defaults: the last seven days, today included', () => {
+    assert.deepEqual(dayRange({}, NOW), {
+      range: { fromMs: Date.UTC(2026, 10, 30), toMs: Date.UTC(2026, 11, 7) },
+    })
+  })
+
+  test('from and to are whole UTC days, both included', () => {
+    assert.deepEqual(dayRange({ from: '2026-12-01', to: '2026-12-01' }, NOW), {
+      range: { fromMs: Date.UTC(2026, 11, 1), toMs: Date.UTC(2026, 11, 1) + DAY },
+    })
+  })
+
+  test('bad days name their field', () => {
+    assert.deepEqual(dayRange({ from: '2026-02-30' }, NOW), {
+      errors: [{ path: '/from', message: 'must be a date, YYYY-MM-DD' }],
+    })
+    assert.deepEqual(dayRange({ to: '12/06/2026' }, NOW), {
+      errors: [{ path: '/to', message: 'must be a date, YYYY-MM-DD' }],
+    })
+    assert.deepEqual(dayRange({ from: '2026-12-06', to: '2026-12-05' }, NOW), {
+      errors: [{ path: '/from', message: 'must not be after to' }],
+    })
+    assert.deepEqual(dayRange({ from: '2026-01-01', to: '2026-12-06' }, NOW), {
+      errors: [{ path: '/from', message: 'at most 92 days per report' }],
+    })
+    assert.ok('range' in dayRange({ from: '2026-09-06', to: '2026-12-06' }, NOW)) // 92 days
+  })
+})
+
+describe('report rendering', () => {
+  const row = {
+    day: '2026-12-05',
+    campaign: '=HYPERLINK("x")',
+    signal: 'disposition:Sale',
+    currency: 'USD',
+    signals: 2,
+    value: 1234.567,
+    destination: 'meta',
+    delivered: 1,
+    pending: 0,
+    dead: 1,
+    skipped: 0,
+    deliveredValue: 617.2835,
+    reported: 3,
+    matched: 2,
+  }
+  const recon = { from: '2026-12-05', to: '2026-12-06', intake: [], conversions: [row] }
+
+  test('CSV: a header, one line per row, quoted where needed, formulas defused', () => {
+    assert.equal(
+      reconciliationCsv(recon),
+      'day,campaign,signal,signals,value,currency,destination,delivered,pending,dead,skipped,delivered_value,match_rate\r\n' +
+        `2026-12-05,"'=HYPERLINK(""x"")",disposition:Sale,2,1234.57,USD,meta,1,0,1,0,617.28,66.7%\r\n`,
+    )
+  })
+
+  test('text: aligned columns and the alerting pairs named', () => {
+    const text = reportText(recon, {
+      current: { from: 'a', to: 'b' },
+      baseline: { from: 'c', to: 'd' },
+      drop: 0.15,
+      min_deliveries: 20,
+      checks: [
+        {
+          campaign: null,
+          destination: 'meta',
+          current: { reported: 40, matched: 10, rate: 0.25 },
+          baseline: { reported: 200, matched: 180, rate: 0.9 },
+          alert: true,
+        },
+      ],
+    })
+    assert.match(text, /Reconciliation 2026-12-05 … 2026-12-06/)
+    assert.match(text, /\(no events\)/)
+    assert.match(text, /^2026-12-05 {2}=HYPERLINK\("x"\) {2}disposition:Sale {2}2 {8}1234\.57/m)
+    assert.match(text, /^\(none\) {4}meta {9}25% {6}40 {9}90% {7}200 {8}DROP ≥ 15 points$/m)
+  })
+})
