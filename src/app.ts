@@ -22,6 +22,8 @@ import { registerSourceRoutes } from './http/routes/sources.ts'
 import { createServer } from './http/server.ts'
 import { watchMatchRates } from './observe/match-watch.ts'
 import { createMetrics } from './observe/metrics.ts'
+import { matchRateReport } from './observe/report.ts'
+import { createTallyCache } from './observe/tally-cache.ts'
 import { fireCallTimer, timerJourneyKey } from './pipeline/calls/index.ts'
 import type { PipelineConfig } from './pipeline/ecapi.ts'
 import { startRetention } from './privacy/retention.ts'
@@ -128,6 +130,8 @@ export async function createApp(opts: AppOptions) {
   const stopWake = store.onWake?.((destinations) => engine.wake(destinations))
 
   let storeReady = true
+  // the match-rate checks and reports share the settled hours' tallies
+  const matchTallies = createTallyCache(store)
   const deps: HttpDeps = {
     config,
     store,
@@ -172,6 +176,7 @@ export async function createApp(opts: AppOptions) {
       return res
     },
     recordRefusal: (raw) => store.recordRaw(raw),
+    matchRate: (now) => matchRateReport(store, config.observe.match_rate, now, matchTallies),
     ready: () => storeReady,
   }
 
@@ -188,9 +193,10 @@ export async function createApp(opts: AppOptions) {
   registerReportRoutes(server, deps)
   engine.start()
   const stopRetention = startRetention(store, config.retention, log)
-  const matchRate = config.observe.match_rate
   const matchRates =
-    matchRate.check_every_s > 0 ? watchMatchRates({ store, cfg: matchRate, metrics, log }) : undefined
+    config.observe.match_rate.check_every_s > 0
+      ? watchMatchRates({ report: deps.matchRate, cfg: config.observe.match_rate, metrics, log })
+      : undefined
 
   return {
     server,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { ResolvedConfig } from '../config/load.ts'
 import type { Engine } from '../delivery/engine.ts'
 import type { Metrics } from '../observe/metrics.ts'
+import type { MatchRateReport } from '../observe/report.ts'
 import type { CallRules } from '../pipeline/calls/index.ts'
 import type { PipelineConfig } from '../pipeline/ecapi.ts'
 import type { IngestItem, IngestRequest, IngestResult, RawInput, Store } from '../store/types.ts'
@@ -20,6 +21,8 @@ export interface HttpDeps {
   ingest(raw: RawInput, items: IngestItem[], result?: IngestRequest['result']): Promise<IngestResult>
   /** Store a raw input that was refused before any event was read (auth, parse, limits). */
   recordRefusal(raw: RawInput): Promise<void>
+  /** The match rate at `now`, its settled hours kept between calls (observe/tally-cache.ts). */
+  matchRate(now: number): Promise<MatchRateReport>
   /** False while the store is unreachable: ingest answers 503 instead of risking an unacknowledged loss. */
   ready(): boolean
 }

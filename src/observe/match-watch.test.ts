@@ -12,6 +12,7 @@ import { openSqliteStore } from '../store/sqlite/index.ts'
 import type { Store } from '../store/types.ts'
 import { watchMatchRates } from './match-watch.ts'
 import { createMetrics } from './metrics.ts'
+import { matchRateReport } from './report.ts'
 
 const HOUR = 3_600_000
 const NOW = Date.UTC(2026, 11, 6, 14, 30)
@@ -46,7 +47,13 @@ describe('match-rate watch', () => {
     const metrics = createMetrics()
     let now = NOW
     const cfg = { window_hours: 24, baseline_days: 7, min_deliveries: 20, drop: 0.15, check_every_s: 3600 }
-    const watch = watchMatchRates({ store, cfg, metrics, log, now: () => now })
+    const watch = watchMatchRates({
+      report: (at) => matchRateReport(store, cfg, at),
+      cfg,
+      metrics,
+      log,
+      now: () => now,
+    })
     try {
       const alerting = await watch.check()
       assert.deepEqual(

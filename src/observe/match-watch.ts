@@ -5,14 +5,13 @@
  * each checks and logs on its own; the gauges agree, so alert on them (or on one node's logs).
  *
  * @example
- *   const watch = watchMatchRates({ store, cfg, metrics, log })
+ *   const watch = watchMatchRates({ report: (now) => matchRateReport(store, cfg, now), cfg, metrics, log })
  *   await watch.check() // also runs every cfg.check_every_s
  *   watch.stop()
  */
-import type { Store } from '../store/types.ts'
-import type { MatchRateCheck, MatchRateConfig } from './match-rate.ts'
+import type { MatchRateCheck } from './match-rate.ts'
 import type { Metrics } from './metrics.ts'
-import { matchRateReport } from './report.ts'
+import type { MatchRateReport } from './report.ts'
 
 /** Gauges per pair: campaigns come from the events, so their number is capped to keep /metrics bounded. */
 const MAX_SERIES = 500
@@ -24,8 +23,9 @@ export interface MatchRateWatch {
 }
 
 export function watchMatchRates(opts: {
-  store: Store
-  cfg: MatchRateConfig & { check_every_s: number }
+  /** The match rate at `now` (`matchRateReport`). */
+  report: (now: number) => Promise<MatchRateReport>
+  cfg: { check_every_s: number }
   metrics: Pick<Metrics, 'matchRate' | 'matchRateAlert'>
   log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void }
   now?: () => number
@@ -38,7 +38,7 @@ export function watchMatchRates(opts: {
   const pct = (r: number | null) => (r === null ? null : Math.round(r * 1000) / 10)
 
   async function check(): Promise<MatchRateCheck[]> {
-    const { checks } = await matchRateReport(opts.store, opts.cfg, now())
+    const { checks } = await opts.report(now())
     const { matchRate, matchRateAlert } = opts.metrics
     matchRate.reset()
     matchRateAlert.reset()

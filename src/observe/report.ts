@@ -8,7 +8,7 @@
  *   if ('range' in days) console.log(await reconciliationReport(store, days.range))
  */
 import type { ErrorDetail } from '../model/errors.ts'
-import type { Store, TimeRange } from '../store/types.ts'
+import type { DeliveryTally, Store, TimeRange } from '../store/types.ts'
 import { checkMatchRates, type MatchRateCheck, type MatchRateConfig, matchRateWindows } from './match-rate.ts'
 import { type Reconciliation, reconcile, utcDay } from './reconcile.ts'
 
@@ -60,13 +60,19 @@ export interface MatchRateReport {
   checks: MatchRateCheck[]
 }
 
+/**
+ * The match rate at `now`. `tallies` reads the deliveries (a `createTallyCache` keeps the settled hours
+ * between the server's checks); by default the store, afresh.
+ */
 export async function matchRateReport(
-  store: Store,
+  store: Pick<Store, 'deliveryTallies'>,
   cfg: MatchRateConfig,
   now: number,
+  tallies: (range: TimeRange, now: number) => Promise<DeliveryTally[]> = (range) =>
+    store.deliveryTallies(range),
 ): Promise<MatchRateReport> {
   const w = matchRateWindows(now, cfg)
-  const checks = checkMatchRates(await store.deliveryTallies(w.all), w, cfg)
+  const checks = checkMatchRates(await tallies(w.all, now), w, cfg)
   const iso = (r: TimeRange) => ({
     from: new Date(r.fromMs).toISOString(),
     to: new Date(r.toMs).toISOString(),

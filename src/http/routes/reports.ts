@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import { appError } from '../../model/errors.ts'
 import { validator } from '../../model/validate.ts'
 import { reconciliationCsv } from '../../observe/render.ts'
-import { dayRange, matchRateReport, reconciliationReport } from '../../observe/report.ts'
+import { dayRange, reconciliationReport } from '../../observe/report.ts'
 import { requireApiKey } from '../auth.ts'
 import type { HttpDeps } from '../deps.ts'
 import { readQuery } from '../query.ts'
@@ -45,6 +45,6 @@ export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps) {
   app.get('/v1/reports/match-rate', async function matchRate(req) {
     requireApiKey(req, deps.apiKeys)
     readQuery(req, checkNothing)
-    return matchRateReport(deps.store, deps.config.observe.match_rate, Date.now())
+    return deps.matchRate(Date.now())
   })
 }

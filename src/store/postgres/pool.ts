@@ -127,6 +127,32 @@ export async function query<R extends object>(pool: pg.Pool, sql: string, params
   }
 }
 
+/**
+ * A read that may take longer than the pool's statement timeout (a subject's substring search, a report over
+ * millions of rows): one statement in a read-only transaction with a timeout of its own. It blocks no writer.
+ */
+export async function longRead<R extends object>(
+  pool: pg.Pool,
+  sql: string,
+  params: Param[],
+  timeoutS = 600,
+): Promise<R[]> {
+  return withClient(pool, async (c) => {
+    await c.query('BEGIN READ ONLY')
+    try {
+      await c.query(`SET LOCAL statement_timeout = '${Math.round(timeoutS)}s'`)
+      const res = await c.query<R>({
+        text: sql,
+        values: params,
+        query_timeout: timeoutS * 1000 + 2_000,
+      } as pg.QueryConfig)
+      return res.rows
+    } finally {
+      await c.query('COMMIT')
+    }
+  })
+}
+
 /** Checks out a connection, destroying it afterwards if it broke (so the pool never hands it out again). */
 export async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   let client: pg.PoolClient

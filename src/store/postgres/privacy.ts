@@ -10,7 +10,7 @@ import { likePatterns, type Subject } from '../../privacy/redact.ts'
 import { mentions, scrubAttempt, scrubDoc, scrubRaw } from '../../privacy/rows.ts'
 import { newId } from '../ids.ts'
 import type { AuditEntry, ForgetRequest, TableCounts } from '../types.ts'
-import { json, type Queryable, query, tx, withClient } from './pool.ts'
+import { json, longRead, type Queryable, query, tx } from './pool.ts'
 
 type RawRow = {
   id: string
@@ -292,20 +292,9 @@ export async function forgetSubject(
     // a substring search no index can serve: a full read of the table in a read-only transaction, which
     // may take longer than the pool's 5 s statement timeout on a large table (it blocks no writer)
     const where = t.cols.map((c) => `${c}::text ILIKE ANY($1::text[])`).join(' OR ')
-    const keys = await withClient(pool, async (c) => {
-      await c.query('BEGIN READ ONLY')
-      try {
-        await c.query("SET LOCAL statement_timeout = '600s'")
-        const res = await c.query<{ k: string }>({
-          text: `SELECT ${t.key} AS k FROM ${t.table} WHERE ${where}`,
-          values: [patterns],
-          query_timeout: 602_000,
-        } as pg.QueryConfig)
-        return res.rows.map((r) => r.k)
-      } finally {
-        await c.query('COMMIT')
-      }
-    })
+    const keys = (
+      await longRead<{ k: string }>(pool, `SELECT ${t.key} AS k FROM ${t.table} WHERE ${where}`, [patterns])
+    ).map((r) => r.k)
     for (let i = 0; i < keys.length; i += 200) {
       const part = keys.slice(i, i + 200)
       const n = await tx(pool, (q) => forgetRows(q, t.table, part, subject, now))
