@@ -109,4 +109,32 @@ describe('match-rate watch', () => {
       watch.stop()
     }
   })
+
+  test('checks on its own every check_every_s, the first soon after start', async () => {
+    const metrics = createMetrics()
+    let checks = 0
+    const quiet = { info: () => undefined, warn: () => undefined }
+    const cfg = { window_hours: 24, baseline_days: 7, min_deliveries: 20, drop: 0.15, check_every_s: 1 }
+    const watch = watchMatchRates({
+      report: (at) => {
+        checks++
+        return matchRateReport(store, cfg, at)
+      },
+      cfg,
+      metrics,
+      log: quiet,
+      now: () => NOW,
+    })
+    try {
+      const started = Date.now()
+      while (checks < 2 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 50))
+      assert.equal(checks, 2)
+      assert.match(await metrics.registry.metrics(), /^closeloop_match_rate_alert\{campaign="mortgage-ny"/m)
+    } finally {
+      watch.stop()
+    }
+    const after = checks
+    await new Promise((r) => setTimeout(r, 1_500))
+    assert.equal(checks, after, 'stopped')
+  })
 })

@@ -15,6 +15,8 @@ import type { MatchRateReport } from './report.ts'
 
 /** Gauges per pair: campaigns come from the events, so their number is capped to keep /metrics bounded. */
 const MAX_SERIES = 500
+/** The first check, after start. */
+const FIRST_CHECK_MS = 30_000
 
 export interface MatchRateWatch {
   /** Runs one check now; resolves with the pairs alerting. */
@@ -68,7 +70,7 @@ export function watchMatchRates(opts: {
   }
 
   let checking = false
-  const timer = setInterval(() => {
+  function tick() {
     // a slow store must not stack checks
     if (checking) return
     checking = true
@@ -77,7 +79,17 @@ export function watchMatchRates(opts: {
       .finally(() => {
         checking = false
       })
-  }, opts.cfg.check_every_s * 1000)
+  }
+  // the gauges exist soon after start, not a whole interval later; not at once, when a node starts busy
+  const first = setTimeout(tick, Math.min(FIRST_CHECK_MS, opts.cfg.check_every_s * 1000))
+  const timer = setInterval(tick, opts.cfg.check_every_s * 1000)
+  first.unref()
   timer.unref()
-  return { check, stop: () => clearInterval(timer) }
+  return {
+    check,
+    stop() {
+      clearTimeout(first)
+      clearInterval(timer)
+    },
+  }
 }
