@@ -339,14 +339,15 @@ export function createEngine(opts: EngineOptions) {
       }
       records.push({ deliveryId: job.delivery.id, leaseToken: job.leaseToken, attempt, next })
       opts.metrics.attempts.inc({ destination: lane.d.name, outcome: o.kind })
+      if (o.kind !== 'delivered')
+        opts.metrics.errors.inc({ destination: lane.d.name, code: o.code ?? o.kind.toUpperCase() })
       if (o.exchange)
         opts.metrics.requestLatency.observe({ destination: lane.d.name }, o.exchange.latencyMs / 1000)
       if (next.status === 'delivered') {
         opts.metrics.deliveries.inc({ destination: lane.d.name, status: 'delivered' })
-        opts.metrics.latency.observe(
-          { destination: lane.d.name, signal: job.signal.name.split(':')[0] },
-          (t - job.signal.createdAt) / 1000,
-        )
+        const labels = { destination: lane.d.name, signal: job.signal.name.split(':')[0] }
+        opts.metrics.latency.observe(labels, (t - job.signal.createdAt) / 1000)
+        opts.metrics.conversionAge.observe(labels, Math.max(0, t / 1000 - job.signal.occurredAt))
       } else if (next.status === 'dead' || next.status === 'skipped')
         opts.metrics.deliveries.inc({ destination: lane.d.name, status: next.status })
       health = onResult(health, breakerResult(o), t, opts.breaker)

@@ -87,6 +87,21 @@ export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 300, 3600, 86400],
     registers: [registry],
   })
+  const conversionAge = new Histogram({
+    name: 'closeloop_conversion_age_at_delivery_seconds',
+    help: "From the conversion's own time (the event's timestamp: the call answered, the sale made) to the destination accepting it: the platforms' budgets",
+    labelNames: ['destination', 'signal'],
+    // DESIGN's budgets: call connected < 60 s (Google) / 90 s (Meta), qualified call < 5 / 10 min, closed
+    // outcomes within 7 days of the event (Meta) and 90 days of the click (Google)
+    buckets: [1, 5, 15, 30, 60, 90, 300, 600, 3600, 21600, 86400, 604800, 7776000],
+    registers: [registry],
+  })
+  const errors = new Counter({
+    name: 'closeloop_delivery_errors_total',
+    help: 'Attempts that did not deliver, by destination and stable code (HTTP_500, TIMEOUT, META_100, E_CONSENT_WITHHELD…)',
+    labelNames: ['destination', 'code'],
+    registers: [registry],
+  })
   const requestLatency = new Histogram({
     name: 'closeloop_destination_request_seconds',
     help: 'Round trip of one request to a destination',
@@ -146,6 +161,8 @@ export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
     deliveries,
     leaseRenewals,
     latency,
+    conversionAge,
+    errors,
     requestLatency,
     breaker,
     holdbacks,

@@ -150,6 +150,24 @@ routes:
     assert.equal(t.deliveries[0].attempts, 4)
     assert.equal(t.deliveries[0].attemptLog.length, 4)
   })
+
+  test("metrics: failed attempts by code, and the conversions' age at delivery", async () => {
+    const m = await app.get('/metrics')
+    // the attempts that failed in the tests above, by their codes
+    assert.match(m.text, /^closeloop_delivery_errors_total\{destination="pb",code="HTTP_500"\} [1-9]\d*$/m)
+    assert.match(m.text, /^closeloop_delivery_errors_total\{destination="pb",code="TIMEOUT"\} [1-9]\d*$/m)
+    assert.doesNotMatch(m.text, /closeloop_delivery_errors_total\{[^}]*code="(HTTP_200|DELIVERED)"/)
+    // every conversion of these tests was delivered within seconds of its own time
+    const age = (part: string) =>
+      Number(
+        new RegExp(
+          `^closeloop_conversion_age_at_delivery_seconds_${part}\\{destination="pb",signal="purchase"\\} ([0-9.e+-]+)$`,
+          'm',
+        ).exec(m.text)?.[1],
+      )
+    assert.ok(age('count') >= 4, `count ${age('count')}`)
+    assert.ok(age('sum') / age('count') < 30, `mean ${age('sum') / age('count')} s`)
+  })
 })
 
 describe('circuit breaker', () => {
