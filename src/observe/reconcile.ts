@@ -52,6 +52,17 @@ export interface Reconciliation {
   conversions: ConversionRow[]
 }
 
+/** A conversion row's delivery columns before any delivery is counted in. */
+const NOTHING_SENT = {
+  delivered: 0,
+  pending: 0,
+  dead: 0,
+  skipped: 0,
+  deliveredValue: 0,
+  reported: 0,
+  matched: 0,
+} as const satisfies Partial<ConversionRow>
+
 /** `YYYY-MM-DD` (UTC) of epoch ms. */
 export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10)
 
@@ -115,13 +126,7 @@ export function reconcile(
         signals: d?.signals ?? 0,
         value: d?.value ?? 0,
         destination: t.destination,
-        delivered: 0,
-        pending: 0,
-        dead: 0,
-        skipped: 0,
-        deliveredValue: 0,
-        reported: 0,
-        matched: 0,
+        ...NOTHING_SENT,
       }
       rows.set(k, row)
     }
@@ -144,13 +149,7 @@ export function reconcile(
       signals: d.signals,
       value: d.value,
       destination: null,
-      delivered: 0,
-      pending: 0,
-      dead: 0,
-      skipped: 0,
-      deliveredValue: 0,
-      reported: 0,
-      matched: 0,
+      ...NOTHING_SENT,
     })
   }
 
