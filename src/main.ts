@@ -8,8 +8,8 @@
  *   closeloop replay <delivery-id> --config <file>   dead delivery → pending
  *   closeloop send-test --destination <name> [--signal <name>] --config <file>
  *                                               one synthetic conversion in the platform's test mode
- *   closeloop report --config <file> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format table|json|csv]
- *                                               reconciliation of whole UTC days, and the match rate now
+ *   closeloop report --config <file> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--tz <IANA zone>]
+ *                    [--format table|json|csv]  reconciliation of whole days, and the match rate now
  */
 import { parseArgs } from 'node:util'
 import { createApp } from './app.ts'
@@ -42,6 +42,7 @@ async function main() {
       from: { type: 'string' },
       to: { type: 'string' },
       format: { type: 'string' },
+      tz: { type: 'string' },
     },
   })
   const [command, arg] = positionals

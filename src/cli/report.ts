@@ -5,6 +5,7 @@
  *
  * @example
  *   closeloop report --config closeloop.yaml --from 2026-12-01 --to 2026-12-06 --format csv > december.csv
+ *   closeloop report --config closeloop.yaml --tz America/New_York   # days of that zone (default observe.timezone)
  */
 import type { ResolvedConfig } from '../config/load.ts'
 import { reconciliationCsv, reportText } from '../observe/render.ts'
@@ -15,20 +16,20 @@ export type ReportFormat = 'table' | 'json' | 'csv'
 
 export async function report(
   config: ResolvedConfig,
-  opts: { from?: string; to?: string; format?: string },
+  opts: { from?: string; to?: string; format?: string; tz?: string },
   now = Date.now(),
 ): Promise<string> {
   const format = (opts.format ?? 'table') as ReportFormat
   if (!['table', 'json', 'csv'].includes(format)) throw new Error('--format must be table, json or csv')
-  const days = dayRange(opts, now)
-  if ('errors' in days)
-    throw new Error(days.errors.map((e) => `--${e.path.slice(1)} ${e.message}`).join('; '))
+  const asked = dayRange(opts, now, opts.tz ?? config.observe.timezone)
+  if ('errors' in asked)
+    throw new Error(asked.errors.map((e) => `--${e.path.slice(1)} ${e.message}`).join('; '))
   const store = await openStore(config.store ?? { sqlite: './data/closeloop.db' })
   try {
     const pending = await store.pendingMigrations()
     if (pending.length)
       throw new Error(`the database lacks migrations ${pending.join(', ')}: run closeloop migrate first`)
-    const reconciliation = await reconciliationReport(store, days.range)
+    const reconciliation = await reconciliationReport(store, asked.days)
     if (format === 'csv') return reconciliationCsv(reconciliation)
     const matchRate = await matchRateReport(store, config.observe.match_rate, now)
     if (format === 'json') return `${JSON.stringify({ reconciliation, match_rate: matchRate }, null, 2)}\n`

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs'
 import { Type as T, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
+import { validTimeZone } from '../model/time-zone.ts'
 import { pointerToDotted, validator } from '../model/validate.ts'
 import { type CallRules, compileCallRules } from '../pipeline/calls/index.ts'
 import { compileRoutes, type Route } from '../pipeline/route.ts'
@@ -193,6 +194,8 @@ export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Reg
     calls: base.calls,
   })
   for (const e of calls.errors) errors.push(e)
+  if (!validTimeZone(base.observe.timezone))
+    errors.push(`observe.timezone: unknown IANA time zone "${base.observe.timezone}"`)
   if (errors.length) return { errors, warnings }
 
   return {

@@ -156,6 +156,8 @@ export const RootConfig = T.Object(
     ),
     observe: T.Object(
       {
+        /** IANA time zone of the reports' days (the ad accounts' zone, so the days match theirs). */
+        timezone: T.String({ minLength: 1, maxLength: 64, default: 'UTC' }),
         /** The match-rate alert (docs/observability.md). */
         match_rate: T.Object(
           {

@@ -206,11 +206,12 @@ export function openApiDocument() {
       '/v1/reports/reconciliation': {
         get: {
           summary:
-            'Per UTC day and campaign: events in, and per signal and destination what was delivered, pending, dead or skipped, with values and match rates (docs/observability.md)',
+            'Per day (in `tz`, default `observe.timezone`) and campaign: events in, and per signal and destination what was delivered, pending, dead or skipped, with values and match rates (docs/observability.md)',
           parameters: [
             { name: 'from', in: 'query', schema: { type: 'string', format: 'date' } },
             { name: 'to', in: 'query', schema: { type: 'string', format: 'date' } },
             { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'csv'] } },
+            { name: 'tz', in: 'query', schema: { type: 'string', example: 'America/New_York' } },
           ],
           responses: {
             '200': {

@@ -6,7 +6,7 @@ import { reconcile } from './reconcile.ts'
 const D1 = Date.UTC(2026, 11, 5)
 const D2 = Date.UTC(2026, 11, 6)
 const HOUR = 3_600_000
-const range = { fromMs: D1, toMs: D2 + 24 * HOUR }
+const days = { from: '2026-12-05', to: '2026-12-06', timezone: 'UTC' }
 
 const delivery = (over: Partial<DeliveryTally>): DeliveryTally => ({
   hour: D1,
@@ -67,10 +67,11 @@ describe('reconciliation', () => {
           matched: 3,
         }),
       ],
-      range,
+      days,
     )
     assert.equal(r.from, '2026-12-05')
     assert.equal(r.to, '2026-12-06')
+    assert.equal(r.timezone, 'UTC')
     assert.deepEqual(r.intake, [
       { day: '2026-12-05', campaign: 'ny', source: 'twilio', accepted: 7, duplicate: 1 },
       { day: '2026-12-05', campaign: null, source: 'ecapi', accepted: 3, duplicate: 0 },
@@ -128,11 +129,36 @@ describe('reconciliation', () => {
   })
 
   test('nothing in the range: empty lists', () => {
-    assert.deepEqual(reconcile({ events: [], signals: [] }, [], range), {
+    assert.deepEqual(reconcile({ events: [], signals: [] }, [], days), {
       from: '2026-12-05',
       to: '2026-12-06',
+      timezone: 'UTC',
       intake: [],
       conversions: [],
     })
+  })
+
+  test('days of the zone asked for: a bucket is labelled with its local day', () => {
+    // buckets that start at New York's midnights (05:00 UTC in winter)
+    const ny = { from: '2026-12-05', to: '2026-12-06', timezone: 'America/New_York' }
+    const r = reconcile(
+      {
+        events: [
+          { hour: Date.UTC(2026, 11, 5, 5), source: 'twilio', campaign: 'ny', status: 'accepted', events: 2 },
+          { hour: Date.UTC(2026, 11, 6, 5), source: 'twilio', campaign: 'ny', status: 'accepted', events: 3 },
+        ],
+        signals: [],
+      },
+      [],
+      ny,
+    )
+    assert.deepEqual(
+      r.intake.map((i) => [i.day, i.accepted]),
+      [
+        ['2026-12-05', 2],
+        ['2026-12-06', 3],
+      ],
+    )
+    assert.equal(r.timezone, 'America/New_York')
   })
 })

@@ -5,15 +5,17 @@
  * those states, so `signals` against the four columns shows at a glance what a platform has not received
  * and why; the numbers are the ones to hold against the platform's own conversion reports.
  *
- * Days are UTC and group rows by when closeloop created them (the ingest, or the timer that fired), not by
- * the conversion's time. Values are summed per currency; `XXX` (ISO 4217's "no currency") when a signal
+ * Days are those of a time zone (`observe.timezone`, UTC by default: best the ad accounts' zone, so that the
+ * days match their reports) and group rows by when closeloop created them (the ingest, or the timer that
+ * fired), not by the conversion's time. Values are summed per currency; `XXX` (ISO 4217's "no currency") when a signal
  * has none.
  *
  * @example
- *   const r = reconcile(await store.intakeTallies(range), await store.deliveryTallies(range), range)
+ *   const r = await reconciliationReport(store, days) // report.ts: the tallies of each day, then this
  *   r.conversions.filter((c) => c.dead > 0)
  */
-import type { DeliveryTally, EventTally, SignalTally, TimeRange } from '../store/types.ts'
+import { localDay } from '../model/time-zone.ts'
+import type { DeliveryTally, EventTally, SignalTally } from '../store/types.ts'
 
 export interface IntakeRow {
   day: string
@@ -48,6 +50,8 @@ export interface ConversionRow {
 export interface Reconciliation {
   from: string
   to: string
+  /** The IANA zone of the days. */
+  timezone: string
   intake: IntakeRow[]
   conversions: ConversionRow[]
 }
@@ -80,14 +84,19 @@ function byDayCampaign<T extends { day: string; campaign: string | null }>(rest:
           : a.campaign.localeCompare(b.campaign))
 }
 
+/**
+ * The rows of `days` from tallies whose buckets are those days (`daySegments`): a bucket's start is its
+ * day's midnight in `days.timezone`.
+ */
 export function reconcile(
   intake: { events: EventTally[]; signals: SignalTally[] },
   deliveries: DeliveryTally[],
-  range: TimeRange,
+  days: { from: string; to: string; timezone: string },
 ): Reconciliation {
+  const dayOf = (t: { hour: number }) => localDay(t.hour, days.timezone)
   const sources = new Map<string, IntakeRow>()
   for (const e of intake.events) {
-    const day = utcDay(e.hour)
+    const day = dayOf(e)
     const k = keyOf(day, e.campaign, e.source)
     let row = sources.get(k)
     if (!row) {
@@ -100,7 +109,7 @@ export function reconcile(
   /** Signals derived per day, campaign, name and currency. */
   const derived = new Map<string, { signals: number; value: number }>()
   for (const s of intake.signals) {
-    const k = keyOf(utcDay(s.hour), s.campaign, s.signal, s.currency ?? 'XXX')
+    const k = keyOf(dayOf(s), s.campaign, s.signal, s.currency ?? 'XXX')
     const d = derived.get(k) ?? { signals: 0, value: 0 }
     d.signals += s.signals
     d.value += s.value
@@ -110,7 +119,7 @@ export function reconcile(
   const rows = new Map<string, ConversionRow>()
   const routed = new Set<string>()
   for (const t of deliveries) {
-    const day = utcDay(t.hour)
+    const day = dayOf(t)
     const currency = t.currency ?? 'XXX'
     const signalKey = keyOf(day, t.campaign, t.signal, currency)
     routed.add(signalKey)
@@ -154,8 +163,9 @@ export function reconcile(
   }
 
   return {
-    from: utcDay(range.fromMs),
-    to: utcDay(range.toMs - 1),
+    from: days.from,
+    to: days.to,
+    timezone: days.timezone,
     intake: [...sources.values()].sort(byDayCampaign((r) => r.source)),
     conversions: [...rows.values()].sort(
       byDayCampaign((r) => `${r.signal}\u0000${r.currency}\u0000${r.destination ?? '\uffff'}`),

@@ -53,7 +53,10 @@ function table(header: string[], rows: string[][]): string {
 
 /** Both reports for a terminal. */
 export function reportText(r: Reconciliation, m: MatchRateReport): string {
-  const out = [`Reconciliation ${r.from} … ${r.to} (UTC days, by when closeloop received the input)`, '']
+  const out = [
+    `Reconciliation ${r.from} … ${r.to} (days in ${r.timezone}, by when closeloop received the input)`,
+    '',
+  ]
   out.push('Intake')
   out.push(
     r.intake.length

@@ -1,14 +1,15 @@
 /**
  * What `closeloop report`, `GET /v1/reports/reconciliation` and `GET /v1/reports/match-rate` answer,
- * read from the store: the reconciliation of whole UTC days, and the match rate of each campaign and
- * destination now against its baseline.
+ * read from the store: the reconciliation of whole days in a time zone, and the match rate of each campaign
+ * and destination now against its baseline.
  *
  * @example
- *   const days = dayRange({ from: '2026-12-01', to: '2026-12-06' }, Date.now())
- *   if ('range' in days) console.log(await reconciliationReport(store, days.range))
+ *   const r = dayRange({ from: '2026-12-01', to: '2026-12-06' }, Date.now(), 'America/New_York')
+ *   if ('days' in r) console.log(await reconciliationReport(store, r.days))
  */
 import type { ErrorDetail } from '../model/errors.ts'
-import type { DeliveryTally, Store, TimeRange } from '../store/types.ts'
+import { localDay, localMidnight, validTimeZone } from '../model/time-zone.ts'
+import type { DeliveryTally, Store, TallyBuckets, TimeRange } from '../store/types.ts'
 import { checkMatchRates, type MatchRateCheck, type MatchRateConfig, matchRateWindows } from './match-rate.ts'
 import { type Reconciliation, reconcile, utcDay } from './reconcile.ts'
 
@@ -19,36 +20,78 @@ export const MAX_REPORT_DAYS = 92
 const DEFAULT_DAYS = 7
 const DAY = /^\d{4}-\d{2}-\d{2}$/
 
-/** `YYYY-MM-DD` → epoch ms of its UTC midnight, or undefined if it is not a real date. */
-function dayStart(s: string): number | undefined {
-  if (!DAY.test(s)) return undefined
-  const t = Date.parse(`${s}T00:00:00Z`)
-  return Number.isNaN(t) || utcDay(t) !== s ? undefined : t
+/** The days of a report: `from`…`to` (both included) in `timezone`, and the instants they span. */
+export interface ReportDays {
+  from: string
+  to: string
+  timezone: string
+  range: TimeRange
 }
 
+/** `YYYY-MM-DD` plus `n` calendar days. */
+const addDays = (day: string, n: number) => utcDay(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS)
+const realDay = (s: string) =>
+  DAY.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && addDays(s, 0) === s
+
 /**
- * Whole UTC days `from`…`to` (both included) as a time range. `to` defaults to today, `from` to six days
- * before `to`. Errors name the field (`/from`, `/to`).
+ * Whole days `from`…`to` (both included) in the IANA zone `timezone`. `to` defaults to today there, `from`
+ * to six days before `to`. Errors name the field (`/from`, `/to`, `/tz`).
  */
 export function dayRange(
   q: { from?: string; to?: string },
   now: number,
-): { range: TimeRange } | { errors: ErrorDetail[] } {
+  timezone = 'UTC',
+): { days: ReportDays } | { errors: ErrorDetail[] } {
+  if (!validTimeZone(timezone)) return { errors: [{ path: '/tz', message: 'must be an IANA time zone' }] }
   const errors: ErrorDetail[] = []
-  const to = q.to === undefined ? Math.floor(now / DAY_MS) * DAY_MS : dayStart(q.to)
-  if (to === undefined) errors.push({ path: '/to', message: 'must be a date, YYYY-MM-DD' })
-  const from = q.from === undefined ? (to ?? 0) - (DEFAULT_DAYS - 1) * DAY_MS : dayStart(q.from)
-  if (from === undefined) errors.push({ path: '/from', message: 'must be a date, YYYY-MM-DD' })
-  if (from === undefined || to === undefined) return { errors }
+  const to = q.to ?? localDay(now, timezone)
+  if (!realDay(to)) errors.push({ path: '/to', message: 'must be a date, YYYY-MM-DD' })
+  const from = q.from ?? (realDay(to) ? addDays(to, 1 - DEFAULT_DAYS) : '')
+  if (q.from !== undefined && !realDay(from))
+    errors.push({ path: '/from', message: 'must be a date, YYYY-MM-DD' })
+  if (errors.length) return { errors }
   if (from > to) return { errors: [{ path: '/from', message: 'must not be after to' }] }
-  if ((to - from) / DAY_MS + 1 > MAX_REPORT_DAYS)
+  if (Date.parse(to) - Date.parse(from) >= MAX_REPORT_DAYS * DAY_MS)
     return { errors: [{ path: '/from', message: `at most ${MAX_REPORT_DAYS} days per report` }] }
-  return { range: { fromMs: from, toMs: to + DAY_MS } }
+  const range = { fromMs: localMidnight(from, timezone), toMs: localMidnight(addDays(to, 1), timezone) }
+  return { days: { from, to, timezone, range } }
 }
 
-export async function reconciliationReport(store: Store, range: TimeRange): Promise<Reconciliation> {
-  const [intake, deliveries] = await Promise.all([store.intakeTallies(range), store.deliveryTallies(range)])
-  return reconcile(intake, deliveries, range)
+/**
+ * The reads of a report, each with buckets that are its days: runs of 24-hour days as day-long buckets from
+ * their first midnight, and a day that DST makes 23 or 25 hours long as one bucket of its own.
+ */
+export function daySegments(days: ReportDays): Array<{ range: TimeRange; buckets: TallyBuckets }> {
+  const out: Array<{ range: TimeRange; buckets: TallyBuckets }> = []
+  for (let day = days.from; day <= days.to; day = addDays(day, 1)) {
+    const start = localMidnight(day, days.timezone)
+    const end = localMidnight(addDays(day, 1), days.timezone)
+    const last = out.at(-1)
+    if (end - start === DAY_MS && last?.buckets.ms === DAY_MS && last.range.toMs === start)
+      last.range.toMs = end
+    else out.push({ range: { fromMs: start, toMs: end }, buckets: { ms: end - start, startMs: start } })
+  }
+  return out
+}
+
+export async function reconciliationReport(store: Store, days: ReportDays): Promise<Reconciliation> {
+  const parts = await Promise.all(
+    daySegments(days).map(async ({ range, buckets }) => {
+      const [intake, deliveries] = await Promise.all([
+        store.intakeTallies(range, buckets),
+        store.deliveryTallies(range, buckets),
+      ])
+      return { intake, deliveries }
+    }),
+  )
+  return reconcile(
+    {
+      events: parts.flatMap((p) => p.intake.events),
+      signals: parts.flatMap((p) => p.intake.signals),
+    },
+    parts.flatMap((p) => p.deliveries),
+    days,
+  )
 }
 
 export interface MatchRateReport {

@@ -1043,6 +1043,30 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
           { hour: H, campaign: null, signal: 'qualified_call', currency: 'USD', signals: 1, value: 12.5 },
         ].sort((a, b) => String(a.campaign).localeCompare(String(b.campaign))),
       )
+      // buckets of a report in a time zone: here two hours from H - 1 h, so the hour before joins this one
+      const wide = await s.deliveryTallies(
+        { fromMs: H - HOUR, toMs: H + HOUR },
+        { ms: 2 * HOUR, startMs: H - HOUR },
+      )
+      assert.deepEqual([...new Set(wide.map((r) => r.hour))], [H - HOUR])
+      assert.deepEqual(
+        [meta, hook].map((d) =>
+          wide.filter((r) => r.destination === d).reduce((n, r) => n + r.deliveries, 0),
+        ),
+        [3, 1],
+      )
+      const wideIntake = await s.intakeTallies(
+        { fromMs: H - HOUR, toMs: H + HOUR },
+        { ms: 2 * HOUR, startMs: H - HOUR },
+      )
+      assert.deepEqual(
+        [...new Set([...wideIntake.events, ...wideIntake.signals].map((r) => r.hour))],
+        [H - HOUR],
+      )
+      assert.equal(
+        wideIntake.signals.reduce((n, r) => n + r.signals, 0),
+        3,
+      )
       // the hour before holds only what was created in it
       const before = await s.deliveryTallies({ fromMs: H - HOUR, toMs: H })
       assert.deepEqual(

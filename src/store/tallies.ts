@@ -4,12 +4,25 @@
  */
 import type { Delivery } from '../model/signal.ts'
 import { idFloor } from './ids.ts'
-import type { DeliveryTally, EventTally, SignalTally, TimeRange } from './types.ts'
+import type { DeliveryTally, EventTally, SignalTally, TallyBuckets, TimeRange } from './types.ts'
 
 type Row = Record<string, unknown>
 
-/** Epoch ms per hour: the tallies' bucket. */
+/** Epoch ms per hour: the tallies' bucket unless a report asks for others. */
 export const HOUR_MS = 3_600_000
+
+/** Hours since the epoch. */
+export const HOURS: TallyBuckets = { ms: HOUR_MS, startMs: 0 }
+
+/**
+ * SQL for the start of the bucket `col` (epoch ms) falls in. Both numbers are integers the store computed,
+ * never input, so they are written into the statement.
+ */
+export function bucketSql(col: string, b: TallyBuckets): string {
+  const ms = Math.trunc(b.ms)
+  const start = Math.trunc(b.startMs)
+  return `(${start} + ((${col} - ${start}) / ${ms}) * ${ms})`
+}
 
 /** `[from, to)` of the ids `newId(prefix, t)` gives for t in `range`. */
 export function idRange(prefix: string, range: TimeRange): [string, string] {

@@ -196,11 +196,12 @@ export interface StoreCounts {
 }
 
 /**
- * One group of the delivery report: the deliveries created (ingested) in one UTC hour, by the campaign of
- * their signal (`ext.call.campaign`; null without one), destination, signal name, currency and status.
+ * One group of the delivery report: the deliveries created (ingested) in one bucket of time (an hour unless
+ * asked otherwise), by the campaign of their signal (`ext.call.campaign`; null without one), destination,
+ * signal name, currency and status.
  */
 export interface DeliveryTally {
-  /** Epoch ms of the hour's start. */
+  /** Epoch ms of the bucket's start. */
   hour: number
   campaign: string | null
   destination: string
@@ -216,7 +217,7 @@ export interface DeliveryTally {
   value: number
 }
 
-/** Events ingested in one UTC hour, by source (the raw input's), campaign and result. */
+/** Events ingested in one bucket of time, by source (the raw input's), campaign and result. */
 export interface EventTally {
   hour: number
   source: string
@@ -225,7 +226,7 @@ export interface EventTally {
   events: number
 }
 
-/** Signals derived in one UTC hour, by campaign, name and currency. */
+/** Signals derived in one bucket of time, by campaign, name and currency. */
 export interface SignalTally {
   hour: number
   campaign: string | null
@@ -233,6 +234,15 @@ export interface SignalTally {
   currency: string | null
   signals: number
   value: number
+}
+
+/**
+ * Buckets of `ms` from `startMs` on: hours since the epoch by default; a report in a time zone asks for its
+ * days (a zone's midnight is not UTC's, and DST makes some days 23 or 25 hours long).
+ */
+export interface TallyBuckets {
+  ms: number
+  startMs: number
 }
 
 /** A time range, epoch ms, `from` included, `to` excluded. */
@@ -315,16 +325,19 @@ export interface Store {
   /** Counts for `GET /v1/stats` and the dashboard. */
   counts(): Promise<StoreCounts>
   /**
-   * Deliveries created in `range`, grouped by hour (`DeliveryTally`): the match rate and the delivery side
+   * Deliveries created in `range`, grouped by hour or `buckets` (`DeliveryTally`): the match rate and the delivery side
    * of the reconciliation report. Reads the range of the time-ordered delivery ids, never the whole table.
    */
-  deliveryTallies(range: TimeRange): Promise<DeliveryTally[]>
+  deliveryTallies(range: TimeRange, buckets?: TallyBuckets): Promise<DeliveryTally[]>
   /**
-   * Events and signals created in `range`, by hour: the intake side of the reconciliation report. Events
+   * Events and signals created in `range`, by hour or `buckets`: the intake side of the reconciliation report. Events
    * are read by their time-ordered ids; signals (whose ids follow the conversion's time, not the ingest's)
    * by scanning their table, so this is for reports, not for polling.
    */
-  intakeTallies(range: TimeRange): Promise<{ events: EventTally[]; signals: SignalTally[] }>
+  intakeTallies(
+    range: TimeRange,
+    buckets?: TallyBuckets,
+  ): Promise<{ events: EventTally[]; signals: SignalTally[] }>
   /** What the store's writer has done since it opened, for /metrics. */
   writes(): StoreWrites
   ping(): Promise<void>

@@ -109,6 +109,7 @@ routes: [ { signals: ["*"], to: [pb, hook] } ]
     const body = r.body as { from: string; to: string; intake: unknown[]; conversions: unknown[] }
     assert.equal(body.from, today)
     assert.equal(body.to, today)
+    assert.equal((body as { timezone?: string }).timezone, 'UTC')
     assert.deepEqual(body.intake, [
       { day: today, campaign: 'mortgage-ny', source: 'ecapi', accepted: 3, duplicate: 1 },
       { day: today, campaign: null, source: 'ecapi', accepted: 1, duplicate: 0 },
@@ -150,6 +151,24 @@ routes: [ { signals: ["*"], to: [pb, hook] } ]
     assert.equal(lines[2], `${today},mortgage-ny,closed_outcome,3,360,USD,pb,3,0,0,0,360,66.7%`)
   })
 
+  test('?tz=: the days of that zone', async () => {
+    // UTC+14: its today is always one calendar day ahead of UTC's in the afternoon, UTC's day at midnight
+    const tz = 'Pacific/Kiritimati'
+    const local = new Intl.DateTimeFormat('en-CA', { timeZone: tz }).format(new Date())
+    const r = await app.get(`/v1/reports/reconciliation?tz=${encodeURIComponent(tz)}`)
+    assert.equal(r.status, 200)
+    const body = r.body as { timezone: string; to: string; intake: Array<{ day: string; accepted: number }> }
+    assert.equal(body.timezone, tz)
+    assert.equal(body.to, local)
+    assert.deepEqual(
+      body.intake.map((i) => [i.day, i.accepted]),
+      [
+        [local, 3],
+        [local, 1],
+      ],
+    )
+  })
+
   test('bad queries are 400s naming the field; no key is a 401', async () => {
     const bad = async (q: string, path: string) => {
       const r = await app.get(`/v1/reports/reconciliation${q}`)
@@ -164,6 +183,7 @@ routes: [ { signals: ["*"], to: [pb, hook] } ]
     await bad('?from=2025-01-01&to=2026-12-01', '/query/from')
     await bad('?format=xml', '/query/format')
     await bad('?limit=5', '/query/limit')
+    await bad('?tz=Mars%2FOlympus', '/query/tz')
     const m = await app.request('GET', '/v1/reports/match-rate?x=1')
     assert.equal(m.status, 400)
     const anon = await fetch(`${app.url}/v1/reports/match-rate`)
@@ -190,6 +210,8 @@ routes: [ { signals: ["*"], to: [pb, hook] } ]
     assert.equal(json.match_rate.checks.length, 2)
     const csv = await cli('--format', 'csv', '--from', today, '--to', today)
     assert.equal(csv.stdout, (await app.get(`/v1/reports/reconciliation?from=${today}&format=csv`)).text)
+    const ny = JSON.parse((await cli('--format', 'json', '--tz', 'America/New_York')).stdout)
+    assert.equal(ny.reconciliation.timezone, 'America/New_York')
     await assert.rejects(cli('--from', 'yesterday'), (err: { code: number; stderr: string }) => {
       assert.equal(err.code, 1)
       assert.match(err.stderr, /--from must be a date, YYYY-MM-DD/)

@@ -17,6 +17,7 @@ const ReconciliationQuery = T.Object(
     from: T.Optional(Day),
     to: T.Optional(Day),
     format: T.Optional(T.Union([T.Literal('json'), T.Literal('csv')])),
+    tz: T.Optional(T.String({ minLength: 1, maxLength: 64, description: 'IANA time zone of the days' })),
   },
   { additionalProperties: false },
 )
@@ -27,14 +28,14 @@ export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps) {
   app.get('/v1/reports/reconciliation', async function reconciliation(req, reply) {
     requireApiKey(req, deps.apiKeys)
     const q = readQuery(req, checkReconciliation)
-    const days = dayRange(q, Date.now())
-    if ('errors' in days)
+    const asked = dayRange(q, Date.now(), q.tz ?? deps.config.observe.timezone)
+    if ('errors' in asked)
       throw appError(
         'E_INPUT_INVALID',
         'invalid query',
-        days.errors.map((e) => ({ ...e, path: `/query${e.path}` })),
+        asked.errors.map((e) => ({ ...e, path: `/query${e.path}` })),
       )
-    const report = await reconciliationReport(deps.store, days.range)
+    const report = await reconciliationReport(deps.store, asked.days)
     if (q.format !== 'csv') return report
     return reply
       .header('content-type', 'text/csv; charset=utf-8')

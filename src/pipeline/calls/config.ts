@@ -14,6 +14,7 @@
 import { type Static, Type as T } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { EVENT_TYPES, type EventType } from '../../model/ecapi.ts'
+import { validTimeZone } from '../../model/time-zone.ts'
 import { pointerToDotted, validator } from '../../model/validate.ts'
 import { globToRegExp } from '../route.ts'
 
@@ -319,15 +320,6 @@ const isObj = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v)
 
 const PHONE_GLOB = /^\+?[\d*]+$/
-
-function validTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz })
-    return true
-  } catch {
-    return false
-  }
-}
 
 const clockMinutes = (hhmm: string | undefined, fallback: number) => {
   if (!hhmm) return fallback

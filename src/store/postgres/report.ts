@@ -4,15 +4,19 @@
  * database's reports would otherwise fail on the pool's 5 s.
  */
 import type pg from 'pg'
-import { deliveryTally, eventTally, HOUR_MS, idRange, signalTally } from '../tallies.ts'
-import type { DeliveryTally, EventTally, SignalTally, TimeRange } from '../types.ts'
+import { bucketSql, deliveryTally, eventTally, HOURS, idRange, signalTally } from '../tallies.ts'
+import type { DeliveryTally, EventTally, SignalTally, TallyBuckets, TimeRange } from '../types.ts'
 import { longRead } from './pool.ts'
 
 /** Deliveries by the range of their time-ordered ids, each joined to its signal by primary key. */
-export async function deliveryTallies(pool: pg.Pool, range: TimeRange): Promise<DeliveryTally[]> {
+export async function deliveryTallies(
+  pool: pg.Pool,
+  range: TimeRange,
+  buckets: TallyBuckets = HOURS,
+): Promise<DeliveryTally[]> {
   const rows = await longRead<Record<string, unknown>>(
     pool,
-    `SELECT (d.created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, s.body #>> '{event,ext,call,campaign}' AS campaign,
+    `SELECT ${bucketSql('d.created_at', buckets)} AS hour, s.body #>> '{event,ext,call,campaign}' AS campaign,
        d.destination, s.name AS signal, s.currency, d.status, count(*) AS deliveries,
        count(*) FILTER (WHERE d.status = 'delivered' AND d.match_keys IS NOT NULL) AS reported,
        count(*) FILTER (WHERE d.status = 'delivered' AND d.match_keys <> '') AS matched,
@@ -29,10 +33,11 @@ export async function deliveryTallies(pool: pg.Pool, range: TimeRange): Promise<
 export async function intakeTallies(
   pool: pg.Pool,
   range: TimeRange,
+  buckets: TallyBuckets = HOURS,
 ): Promise<{ events: EventTally[]; signals: SignalTally[] }> {
   const events = await longRead<Record<string, unknown>>(
     pool,
-    `SELECT (e.created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, COALESCE(r.source, 'unknown') AS source,
+    `SELECT ${bucketSql('e.created_at', buckets)} AS hour, COALESCE(r.source, 'unknown') AS source,
        e.body #>> '{ext,call,campaign}' AS campaign, e.status, count(*) AS events
      FROM events e LEFT JOIN raw_inputs r ON r.id = e.raw_id
      WHERE e.id >= $1 AND e.id < $2
@@ -41,7 +46,7 @@ export async function intakeTallies(
   )
   const signals = await longRead<Record<string, unknown>>(
     pool,
-    `SELECT (created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, body #>> '{event,ext,call,campaign}' AS campaign,
+    `SELECT ${bucketSql('created_at', buckets)} AS hour, body #>> '{event,ext,call,campaign}' AS campaign,
        name AS signal, currency, count(*) AS signals, COALESCE(sum(value), 0) AS value
      FROM signals WHERE created_at >= $1 AND created_at < $2
      GROUP BY 1, 2, 3, 4`,

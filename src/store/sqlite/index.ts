@@ -19,7 +19,7 @@ import { matchKeysFrom, storedMatchKeys } from '../match-keys.ts'
 import { pendingNames } from '../migrations.ts'
 import { memoryRateBuckets } from '../rate-bucket.ts'
 import { signalFromStored, storedSignal } from '../signal-body.ts'
-import { deliveryTally, eventTally, HOUR_MS, idRange, signalTally } from '../tallies.ts'
+import { bucketSql, deliveryTally, eventTally, HOURS, idRange, signalTally } from '../tallies.ts'
 import type {
   AttemptRecord,
   AuditEntry,
@@ -185,10 +185,10 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   /** The campaign of a call's signal or event body, in SQL. */
   const CAMPAIGN = (col: string, path: string) => `json_extract(${col}, '$.${path}ext.call.campaign')`
 
-  const deliveryTallies = async (range: TimeRange) =>
+  const deliveryTallies = async (range: TimeRange, buckets = HOURS) =>
     (
       await readAll(
-        `SELECT (d.created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, ${CAMPAIGN('s.body', 'event.')} AS campaign,
+        `SELECT ${bucketSql('d.created_at', buckets)} AS hour, ${CAMPAIGN('s.body', 'event.')} AS campaign,
            d.destination, s.name AS signal, s.currency, d.status, COUNT(*) AS deliveries,
            SUM(d.status = 'delivered' AND d.match_keys IS NOT NULL) AS reported,
            SUM(d.status = 'delivered' AND d.match_keys <> '') AS matched, TOTAL(s.value) AS value
@@ -199,9 +199,9 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       )
     ).map(deliveryTally)
 
-  async function intakeTallies(range: TimeRange) {
+  async function intakeTallies(range: TimeRange, buckets = HOURS) {
     const events = await readAll(
-      `SELECT (e.created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, COALESCE(r.source, 'unknown') AS source,
+      `SELECT ${bucketSql('e.created_at', buckets)} AS hour, COALESCE(r.source, 'unknown') AS source,
          ${CAMPAIGN('e.body', '')} AS campaign, e.status, COUNT(*) AS events
        FROM events e LEFT JOIN raw_inputs r ON r.id = e.raw_id
        WHERE e.id >= ? AND e.id < ?
@@ -209,7 +209,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       ...idRange('evt', range),
     )
     const signals = await readAll(
-      `SELECT (created_at / ${HOUR_MS}) * ${HOUR_MS} AS hour, ${CAMPAIGN('body', 'event.')} AS campaign,
+      `SELECT ${bucketSql('created_at', buckets)} AS hour, ${CAMPAIGN('body', 'event.')} AS campaign,
          name AS signal, currency, COUNT(*) AS signals, TOTAL(value) AS value
        FROM signals WHERE created_at >= ? AND created_at < ?
        GROUP BY 1, 2, 3, 4`,
