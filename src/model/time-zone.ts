@@ -37,8 +37,19 @@ export function validTimeZone(tz: string): boolean {
   }
 }
 
-/** The wall clock in `tz` at `ms`, as if it were UTC: its difference from `ms` is the zone's offset then. */
-function wallClockAsUtc(ms: number, tz: string): { asUtc: number; day: string } {
+/** The wall clock in `tz` at `ms` (second precision; fields zero-padded) and the zone's offset then. */
+export interface WallClock {
+  year: string
+  month: string
+  day: string
+  hour: string
+  minute: string
+  second: string
+  /** Minutes east of UTC (New York in winter: -300). */
+  offsetMin: number
+}
+
+export function wallClock(ms: number, tz: string): WallClock {
   const p = Object.fromEntries(
     partsFormatter(tz)
       .formatToParts(new Date(ms))
@@ -52,15 +63,25 @@ function wallClockAsUtc(ms: number, tz: string): { asUtc: number; day: string } 
     Number(p.minute),
     Number(p.second),
   )
-  return { asUtc, day: `${p.year.padStart(4, '0')}-${p.month}-${p.day}` }
+  return {
+    year: p.year.padStart(4, '0'),
+    month: p.month,
+    day: p.day,
+    hour: p.hour,
+    minute: p.minute,
+    second: p.second,
+    offsetMin: Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60_000),
+  }
 }
 
 /** `YYYY-MM-DD` in `tz` at epoch ms. */
-export const localDay = (ms: number, tz: string): string => wallClockAsUtc(ms, tz).day
+export function localDay(ms: number, tz: string): string {
+  const w = wallClock(ms, tz)
+  return `${w.year}-${w.month}-${w.day}`
+}
 
 /** The zone's offset from UTC at `ms`, in minutes (New York in winter: -300). */
-export const offsetMinutes = (ms: number, tz: string): number =>
-  Math.round((wallClockAsUtc(ms, tz).asUtc - Math.floor(ms / 1000) * 1000) / 60_000)
+export const offsetMinutes = (ms: number, tz: string): number => wallClock(ms, tz).offsetMin
 
 /** Epoch ms of the first instant of `day` (`YYYY-MM-DD`) in `tz`. */
 export function localMidnight(day: string, tz: string): number {

@@ -13,6 +13,7 @@
 import { toE164 } from '../../identity/phone.ts'
 import type { ConsentState } from '../../model/identity.ts'
 import type { Signal } from '../../model/signal.ts'
+import { wallClock } from '../../model/time-zone.ts'
 import {
   callerOf,
   consentedIdentifiers,
@@ -104,33 +105,9 @@ const pad = (n: number, w = 2) => String(Math.trunc(Math.abs(n))).padStart(w, '0
  * @example adsDateTime(1571051718, 'Asia/Kolkata')      // '2019-10-14 16:45:18+05:30'
  */
 export function adsDateTime(epochS: number, timeZone: string): string {
-  const ms = Math.floor(epochS) * 1000
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    })
-      .formatToParts(new Date(ms))
-      .map((p) => [p.type, p.value]),
-  ) as Record<string, string>
-  const y = Number(parts.year)
-  const localAsUtc = Date.UTC(
-    y,
-    Number(parts.month) - 1,
-    Number(parts.day),
-    Number(parts.hour),
-    Number(parts.minute),
-    Number(parts.second),
-  )
-  const offsetMin = Math.round((localAsUtc - ms) / 60_000)
-  const sign = offsetMin < 0 ? '-' : '+'
-  return `${pad(y, 4)}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}${sign}${pad(offsetMin / 60)}:${pad(offsetMin % 60)}`
+  const w = wallClock(Math.floor(epochS) * 1000, timeZone)
+  const sign = w.offsetMin < 0 ? '-' : '+'
+  return `${w.year}-${w.month}-${w.day} ${w.hour}:${w.minute}:${w.second}${sign}${pad(w.offsetMin / 60)}:${pad(w.offsetMin % 60)}`
 }
 
 /**
