@@ -1,14 +1,14 @@
 /**
- * The reconciliation report: per UTC day and campaign, what came in (events by source, duplicates) and,
+ * The reconciliation report: per day and campaign, what came in (events by source, duplicates) and,
  * per signal and destination, what was derived and what each destination got — delivered, still pending,
  * dead, skipped — with the values and the match rate. Every signal routed somewhere is in exactly one of
  * those states, so `signals` against the four columns shows at a glance what a platform has not received
  * and why; the numbers are the ones to hold against the platform's own conversion reports.
  *
- * Days are those of a time zone (`observe.timezone`, UTC by default: best the ad accounts' zone, so that the
- * days match their reports) and group rows by when closeloop created them (the ingest, or the timer that
- * fired), not by the conversion's time. Values are summed per currency; `XXX` (ISO 4217's "no currency") when a signal
- * has none.
+ * Days are those of a time zone (`observe.timezone`, UTC by default: best the ad accounts' zone, so that
+ * the days match their reports) and group rows by when closeloop created them (the ingest, or the timer
+ * that fired), not by the conversion's time. Values are summed per currency; `XXX` (ISO 4217's "no
+ * currency") when a signal has none.
  *
  * @example
  *   const r = await reconciliationReport(store, days) // report.ts: the tallies of each day, then this
@@ -66,9 +66,6 @@ const NOTHING_SENT = {
   reported: 0,
   matched: 0,
 } as const satisfies Partial<ConversionRow>
-
-/** `YYYY-MM-DD` (UTC) of epoch ms. */
-export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10)
 
 /** Rows sort by day, then campaign (none last), then the rest of the key. */
 const keyOf = (...parts: Array<string | null>) => JSON.stringify(parts)

@@ -11,7 +11,7 @@ import type { ErrorDetail } from '../model/errors.ts'
 import { localDay, localMidnight, validTimeZone } from '../model/time-zone.ts'
 import type { DeliveryTally, Store, TallyBuckets, TimeRange } from '../store/types.ts'
 import { checkMatchRates, type MatchRateCheck, type MatchRateConfig, matchRateWindows } from './match-rate.ts'
-import { type Reconciliation, reconcile, utcDay } from './reconcile.ts'
+import { type Reconciliation, reconcile } from './reconcile.ts'
 
 const DAY_MS = 86_400_000
 /** A report reads every delivery of its days: a quarter is what an operator reconciles at once. */
@@ -29,7 +29,8 @@ export interface ReportDays {
 }
 
 /** `YYYY-MM-DD` plus `n` calendar days. */
-const addDays = (day: string, n: number) => utcDay(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS)
+const addDays = (day: string, n: number) =>
+  new Date(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10)
 const realDay = (s: string) =>
   DAY.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && addDays(s, 0) === s
 
