@@ -8,6 +8,7 @@
  *   closeloop replay <delivery-id> --config <file>   dead delivery → pending
  *   closeloop send-test --destination <name> [--signal <name>] --config <file>
  *                                               one synthetic conversion in the platform's test mode
+ *   closeloop backup <file> --config <file>     an online copy of the SQLite store (PostgreSQL: pg_dump)
  *   closeloop report --config <file> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--tz <IANA zone>]
  *                    [--format table|json|csv]  reconciliation of whole days, and the match rate now
  */
@@ -18,8 +19,9 @@ import { sendTest } from './cli/send-test.ts'
 import { readConfigFile } from './config/index.ts'
 import type { ResolvedConfig } from './config/load.ts'
 import { openStore } from './store/open.ts'
+import { backupSqlite } from './store/sqlite/backup.ts'
 
-const USAGE = `usage: closeloop <serve|check-config|migrate|replay|send-test|report> [--config file] [args]`
+const USAGE = `usage: closeloop <serve|check-config|migrate|replay|send-test|report|backup> [--config file] [args]`
 
 function load(path: string): ResolvedConfig {
   const { config, errors, warnings } = readConfigFile(path)
@@ -112,6 +114,19 @@ async function main() {
           .join('\n') + '\n',
       )
       if (outcome.kind !== 'delivered') process.exit(1)
+      return
+    }
+    case 'backup': {
+      const store = load(configPath).store ?? { sqlite: './data/closeloop.db' }
+      if (!arg) throw new Error('backup needs a target file: closeloop backup <file> --config <file>')
+      if (!('sqlite' in store))
+        throw new Error(
+          'the store is PostgreSQL: back it up with pg_dump or your provider (docs/operations.md)',
+        )
+      const { bytes, ms } = backupSqlite(store.sqlite, arg)
+      process.stdout.write(
+        `${store.sqlite} → ${arg}: ${(bytes / 1_048_576).toFixed(1)} MiB in ${Math.round(ms)} ms\n`,
+      )
       return
     }
     case 'report': {
