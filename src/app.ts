@@ -20,6 +20,7 @@ import { registerPrivacyRoutes } from './http/routes/privacy.ts'
 import { registerReportRoutes } from './http/routes/reports.ts'
 import { registerSourceRoutes } from './http/routes/sources.ts'
 import { createServer } from './http/server.ts'
+import { claimInStore, createAlerts } from './observe/alerts.ts'
 import { watchMatchRates } from './observe/match-watch.ts'
 import { createMetrics } from './observe/metrics.ts'
 import { matchRateReport } from './observe/report.ts'
@@ -63,6 +64,17 @@ export async function createApp(opts: AppOptions) {
   const token = `node_${randomBytes(8).toString('hex')}`
 
   const clients: HttpClient[] = []
+  /** The alert receivers' clients: the SSRF guard for each unless it says allow_private. */
+  const alertClients = new Map<boolean, HttpClient>()
+  function alertHttp(allowPrivate: boolean): HttpClient {
+    let http = alertClients.get(allowPrivate)
+    if (!http) {
+      http = createHttpClient({ allowPrivate, connections: 2 })
+      alertClients.set(allowPrivate, http)
+      clients.push(http)
+    }
+    return http
+  }
   const engineDestinations: EngineDestination[] = []
   for (const plugin of Object.values(config.destinations)) {
     if (!plugin.enabled) continue
@@ -193,9 +205,22 @@ export async function createApp(opts: AppOptions) {
   registerReportRoutes(server, deps)
   engine.start()
   const stopRetention = startRetention(store, config.retention, log)
+  const alerts = createAlerts({
+    targets: config.observe.alerts,
+    http: alertHttp,
+    log,
+    claim: claimInStore(store),
+  })
   const matchRates =
     config.observe.match_rate.check_every_s > 0
-      ? watchMatchRates({ report: deps.matchRate, cfg: config.observe.match_rate, metrics, log })
+      ? watchMatchRates({
+          report: deps.matchRate,
+          cfg: config.observe.match_rate,
+          metrics,
+          log,
+          notify: (change, check) =>
+            alerts.matchRate(change, check, { drop: config.observe.match_rate.drop }),
+        })
       : undefined
 
   return {

@@ -194,6 +194,12 @@ export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Reg
     calls: base.calls,
   })
   for (const e of calls.errors) errors.push(e)
+  base.observe.alerts.forEach((a, i) => {
+    if (a.format === 'standard_webhooks' && !a.secret)
+      errors.push(`observe.alerts.${i}.secret: required for format standard_webhooks (whsec_…)`)
+    // a Slack webhook's URL is its credential
+    secrets.push(...(a.format === 'slack' ? [a.url] : []), ...(a.secret ? [a.secret] : []))
+  })
   if (!validTimeZone(base.observe.timezone))
     errors.push(`observe.timezone: unknown IANA time zone "${base.observe.timezone}"`)
   if (errors.length) return { errors, warnings }

@@ -8,6 +8,7 @@ describe('config: observe', () => {
     const { config, errors } = readConfig('store: { sqlite: ":memory:" }\n', {})
     assert.deepEqual(errors, [])
     assert.deepEqual(config?.observe, {
+      alerts: [],
       timezone: 'UTC',
       match_rate: { window_hours: 24, baseline_days: 7, min_deliveries: 20, drop: 0.15, check_every_s: 600 },
     })
@@ -34,5 +35,36 @@ describe('config: observe', () => {
     assert.match(errs('observe: { match_rate: { drop: 0 } }\n'), /observe\.match_rate\.drop/)
     assert.match(errs('observe: { match_rate: { window_hours: 0 } }\n'), /observe\.match_rate\.window_hours/)
     assert.match(errs('observe: { match_rate: { windw_hours: 12 } }\n'), /observe\.match_rate/)
+  })
+
+  test('alert receivers: a signed webhook needs its secret; both kinds of credential are redacted', () => {
+    const missing = readConfig('observe: { alerts: [ { url: "https://ops.example/hook" } ] }\n', {})
+    assert.match(
+      missing.errors.join('\n'),
+      /observe\.alerts\.0\.secret: required for format standard_webhooks/,
+    )
+    const { config, errors } = readConfig(
+      `observe:
+  alerts:
+    - { url: "https://ops.example/hook", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }
+    - { url: "https://hooks.slack.com/services/T0/B0/abc", format: slack }
+`,
+      {},
+    )
+    assert.deepEqual(errors, [])
+    assert.deepEqual(
+      config?.observe.alerts.map((a) => [a.format, a.allow_private]),
+      [
+        ['standard_webhooks', false],
+        ['slack', false],
+      ],
+    )
+    assert.ok(config?.secrets.includes('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'))
+    assert.ok(config?.secrets.includes('https://hooks.slack.com/services/T0/B0/abc'))
+    assert.ok(!config?.secrets.includes('https://ops.example/hook'))
+    assert.match(
+      readConfig('observe: { alerts: [ { url: "ftp://x" } ] }\n', {}).errors.join('\n'),
+      /observe\.alerts\.0\.url/,
+    )
   })
 })

@@ -156,6 +156,22 @@ export const RootConfig = T.Object(
     ),
     observe: T.Object(
       {
+        /** Where match-rate alerts are sent (alerts.ts): signed JSON webhooks or Slack incoming webhooks. */
+        alerts: T.Array(
+          T.Object(
+            {
+              url: T.String({ pattern: '^https?://', maxLength: 2048 }),
+              format: T.Union([T.Literal('standard_webhooks'), T.Literal('slack')], {
+                default: 'standard_webhooks',
+              }),
+              /** `whsec_…`, required for `standard_webhooks`. */
+              secret: T.Optional(T.String({ pattern: '^whsec_' })),
+              allow_private: T.Boolean({ default: false }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], maxItems: 10 },
+        ),
         /** IANA time zone of the reports' days (the ad accounts' zone, so the days match theirs). */
         timezone: T.String({ minLength: 1, maxLength: 64, default: 'UTC' }),
         /** The match-rate alert (docs/observability.md). */

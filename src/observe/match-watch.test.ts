@@ -47,11 +47,15 @@ describe('match-rate watch', () => {
     const metrics = createMetrics()
     let now = NOW
     const cfg = { window_hours: 24, baseline_days: 7, min_deliveries: 20, drop: 0.15, check_every_s: 3600 }
+    const changes: string[] = []
     const watch = watchMatchRates({
       report: (at) => matchRateReport(store, cfg, at),
       cfg,
       metrics,
       log,
+      notify: async (change, c) => {
+        changes.push(`${change} ${c.campaign} ${c.destination} ${c.current.rate}`)
+      },
       now: () => now,
     })
     try {
@@ -84,9 +88,10 @@ describe('match-rate watch', () => {
       )
       assert.match(text, /^closeloop_match_rate_alert\{campaign="mortgage-ny",destination="meta"\} 1$/m)
 
-      // checked again: still alerting, nothing new logged
+      // checked again: still alerting, nothing new logged or sent
       await watch.check()
       assert.equal(lines.length, 1)
+      assert.deepEqual(changes, ['dropped mortgage-ny meta 0.2'])
 
       // the click ids come back: 200 matched this hour lift the day to 205 of 225 (91 %), within 15 points
       await deliver(store, NOW, 200, ['em', 'fbc'])
@@ -94,6 +99,9 @@ describe('match-rate watch', () => {
       assert.deepEqual(lines.slice(1), [
         { level: 'info', obj: { campaign: 'mortgage-ny', destination: 'meta' }, msg: 'match rate recovered' },
       ])
+      // the recovery is sent with the rates as they are now (205 of 225)
+      assert.equal(changes.length, 2)
+      assert.match(changes[1], /^recovered mortgage-ny meta 0\.911/)
       assert.match(
         await metrics.registry.metrics(),
         /^closeloop_match_rate_alert\{campaign="mortgage-ny",destination="meta"\} 0$/m,

@@ -30,6 +30,8 @@ export function watchMatchRates(opts: {
   cfg: { check_every_s: number }
   metrics: Pick<Metrics, 'matchRate' | 'matchRateAlert'>
   log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void }
+  /** Called for each pair that starts or stops alerting (alerts.ts sends it out); failures are logged. */
+  notify?: (change: 'dropped' | 'recovered', check: MatchRateCheck) => Promise<void>
   now?: () => number
 }): MatchRateWatch {
   const now = opts.now ?? Date.now
@@ -50,8 +52,9 @@ export function watchMatchRates(opts: {
       matchRateAlert.set(labels(c), c.alert ? 1 : 0)
     }
     const next = new Map(checks.filter((c) => c.alert).map((c) => [keyOf(c), c]))
+    const changes: Array<['dropped' | 'recovered', MatchRateCheck]> = []
     for (const [k, c] of next)
-      if (!alerting.has(k))
+      if (!alerting.has(k)) {
         opts.log.warn(
           {
             campaign: c.campaign,
@@ -62,10 +65,23 @@ export function watchMatchRates(opts: {
           },
           'match rate dropped below its baseline',
         )
+        changes.push(['dropped', c])
+      }
     for (const [k, c] of alerting)
-      if (!next.has(k))
+      if (!next.has(k)) {
         opts.log.info({ campaign: c.campaign, destination: c.destination }, 'match rate recovered')
+        // the pair as it is now, if it is still measured
+        changes.push(['recovered', checks.find((x) => keyOf(x) === k) ?? c])
+      }
     alerting = next
+    if (opts.notify)
+      await Promise.all(
+        changes.map(([change, c]) =>
+          opts
+            .notify?.(change, c)
+            .catch((err) => opts.log.warn({ err: String(err) }, 'match rate alert failed')),
+        ),
+      )
     return [...next.values()]
   }
 

@@ -9,7 +9,9 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
+import { Webhook } from 'standardwebhooks'
 import { API_KEY, ecapiEvent, eventually, startApp, type TestApp } from '../helpers/app.ts'
+import { deliverAt } from '../helpers/deliveries.ts'
 import { startReceiver } from '../helpers/receiver.ts'
 
 const run = promisify(execFile)
@@ -217,5 +219,43 @@ routes: [ { signals: ["*"], to: [pb, hook] } ]
       assert.match(err.stderr, /--from must be a date, YYYY-MM-DD/)
       return true
     })
+  })
+})
+
+describe('match-rate alerts from a running server', () => {
+  test('a drop in the store reaches the alert receiver, signed, once', async () => {
+    const receiver = await startReceiver()
+    const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+    const app = await startApp(`
+observe:
+  match_rate: { check_every_s: 1, min_deliveries: 10 }
+  alerts:
+    - { url: "${receiver.url}/alerts", secret: "${secret}", allow_private: true }
+`)
+    try {
+      // a week of matched conversions, then an hour of unmatched ones
+      await deliverAt(app.app.store, Date.now() - 72 * 3_600_000, 30, ['gclid'], { campaign: 'auto' })
+      await deliverAt(app.app.store, Date.now() - 3_600_000, 10, [], { campaign: 'auto' })
+      const hit = await eventually(
+        () => receiver.received.find((r) => r.url === '/alerts'),
+        10_000,
+        'an alert',
+      )
+      const body = new Webhook(secret).verify(hit.body, hit.headers as Record<string, string>) as {
+        type: string
+        data: { campaign: string; destination: string; current: { rate: number } }
+      }
+      assert.equal(body.type, 'alert.match_rate_dropped')
+      assert.deepEqual(
+        [body.data.campaign, body.data.destination, body.data.current.rate],
+        ['auto', 'meta', 0],
+      )
+      // later checks find the same drop: nothing more is sent
+      await new Promise((r) => setTimeout(r, 2_500))
+      assert.equal(receiver.received.filter((r) => r.url === '/alerts').length, 1)
+    } finally {
+      await app.close()
+      await receiver.close()
+    }
   })
 })
