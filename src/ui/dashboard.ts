@@ -1,8 +1,8 @@
 /**
  * The dashboard at `GET /`: one static page (no data in it, so it needs no auth to load) that asks for an API
  * key, keeps it in the browser's sessionStorage, and reads the same authenticated API everyone else uses:
- * destination health, delivery counts, the match rate against its baseline, dead letters with replay, and the
- * trace of any event.
+ * destination health, delivery counts, the match rate against its baseline, the last week's reconciliation,
+ * dead letters with replay, and the trace of any event.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -22,6 +22,7 @@ export const DASHBOARD_HTML = `<!doctype html>
  <section><h2>Deliveries</h2><div class="cards" id="counts"></div></section>
  <section><h2>Destinations</h2><table><thead><tr><th>name</th><th>type</th><th>state</th><th>queued</th><th>in flight</th></tr></thead><tbody id="dests"></tbody></table></section>
  <section><h2>Match rate</h2><p class="muted" id="matchWindows"></p><table><thead><tr><th>campaign</th><th>destination</th><th>current</th><th>baseline</th><th></th></tr></thead><tbody id="match"></tbody></table></section>
+ <section><h2>Conversions, last 7 days</h2><p class="muted" id="reconWindow"></p><table><thead><tr><th>day</th><th>campaign</th><th>signal</th><th>destination</th><th>signals</th><th>delivered</th><th>pending</th><th>dead</th><th>skipped</th><th>delivered value</th></tr></thead><tbody id="recon"></tbody></table></section>
  <section><h2>Dead letters</h2><table><thead><tr><th>delivery</th><th>destination</th><th>attempts</th><th>last error</th><th></th></tr></thead><tbody id="dead"></tbody></table></section>
  <section><h2>Trace an event</h2><input id="eventId" placeholder="evt_…" size="40"> <button id="trace">Show</button><pre id="traceOut" class="muted">raw input → canonical event → signals → deliveries → attempts</pre></section>
 </main>
@@ -50,7 +51,7 @@ async function refresh() {
     $('dead').innerHTML = dead.deliveries.map((d) => '<tr><td>' + esc(d.id) + '</td><td>' + esc(d.destination) + '</td><td>' + d.attempts + '</td><td>' + esc(d.lastError) + '</td><td><button data-replay="' + esc(d.id) + '">Replay</button></td></tr>').join('') || '<tr><td colspan="5" class="muted">none</td></tr>'
   } catch (err) { $('status').textContent = String(err.message) }
 }
-// the match rate reads every delivery of the last eight days: once a minute, not with every refresh
+// the match rate and the reconciliation read every delivery of their days: once a minute, not every 5 s
 const pct = (r) => r.rate === null ? '–' : Math.round(r.rate * 1000) / 10 + ' % <span class="muted">of ' + r.reported + '</span>'
 async function refreshMatch() {
   try {
@@ -59,11 +60,22 @@ async function refreshMatch() {
     $('match').innerHTML = m.checks.map((c) => '<tr><td>' + (c.campaign === null ? '<span class="muted">(none)</span>' : esc(c.campaign)) + '</td><td>' + esc(c.destination) + '</td><td>' + pct(c.current) + '</td><td>' + pct(c.baseline) + '</td><td>' + (c.alert ? '<span class="bad">dropped ≥ ' + Math.round(m.drop * 100) + ' points</span>' : '<span class="ok">ok</span>') + '</td></tr>').join('') || '<tr><td colspan="5" class="muted">no deliveries to destinations that report match keys</td></tr>'
   } catch (err) { $('matchWindows').textContent = String(err.message) }
 }
-$('save').onclick = () => { sessionStorage.setItem('closeloop-key', $('key').value); refresh(); refreshMatch() }
+// newest days first; at most 50 rows here, the whole report is GET /v1/reports/reconciliation (or ?format=csv)
+const RECON_ROWS = 50
+async function refreshRecon() {
+  try {
+    const r = await api('/v1/reports/reconciliation')
+    const rows = r.conversions.slice().reverse()
+    $('reconWindow').textContent = r.from + ' … ' + r.to + ' (' + r.timezone + '), by when closeloop received the input' + (rows.length > RECON_ROWS ? ' · the newest ' + RECON_ROWS + ' of ' + rows.length + ' rows' : '')
+    const gap = (n) => n > 0 ? '<span class="bad">' + n + '</span>' : '0'
+    $('recon').innerHTML = rows.slice(0, RECON_ROWS).map((c) => '<tr><td>' + esc(c.day) + '</td><td>' + (c.campaign === null ? '<span class="muted">(none)</span>' : esc(c.campaign)) + '</td><td>' + esc(c.signal) + '</td><td>' + (c.destination === null ? '<span class="muted">(no route)</span>' : esc(c.destination)) + '</td><td>' + c.signals + '</td><td>' + c.delivered + '</td><td>' + c.pending + '</td><td>' + gap(c.dead) + '</td><td>' + c.skipped + '</td><td>' + esc(Math.round(c.deliveredValue * 100) / 100 + ' ' + c.currency) + '</td></tr>').join('') || '<tr><td colspan="10" class="muted">no signals</td></tr>'
+  } catch (err) { $('reconWindow').textContent = String(err.message) }
+}
+$('save').onclick = () => { sessionStorage.setItem('closeloop-key', $('key').value); refresh(); refreshMatch(); refreshRecon() }
 $('dead').onclick = async (e) => { const id = e.target.dataset && e.target.dataset.replay; if (id) { await api('/v1/deliveries/' + id + '/replay', { method: 'POST' }); refresh() } }
 $('trace').onclick = async () => { try { $('traceOut').textContent = JSON.stringify(await api('/v1/events/' + encodeURIComponent($('eventId').value.trim())), null, 2) } catch (err) { $('traceOut').textContent = err.message } }
-if ($('key').value) { refresh(); refreshMatch() }
+if ($('key').value) { refresh(); refreshMatch(); refreshRecon() }
 setInterval(() => { if ($('key').value) refresh() }, 5000)
-setInterval(() => { if ($('key').value) refreshMatch() }, 60000)
+setInterval(() => { if ($('key').value) { refreshMatch(); refreshRecon() } }, 60000)
 </script>
 </body></html>`

@@ -125,6 +125,20 @@ routes: [ { signals: ["*"], to: [pb] } ]
         ['(none)', 'pb', '50 % of 2', '–', 'ok'],
       ])
       assert.match((await page.locator('#matchWindows').textContent()) ?? '', /against the 7 days before$/)
+      // the week's reconciliation: newest first; the history written three days ago is there too
+      await page.waitForFunction(() => document.querySelectorAll('#recon tr').length >= 2)
+      const recon = await page.$$eval('#recon tr', (trs) =>
+        trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+      )
+      const today = new Date().toISOString().slice(0, 10)
+      assert.deepEqual(
+        recon.find((r) => r[0] === today && r[3] === 'pb'),
+        [today, '(none)', 'purchase', 'pb', '2', '2', '0', '0', '0', '240 USD'],
+      )
+      assert.ok(
+        recon.some((r) => r[1] === 'auto' && r[3] === 'meta' && r[5] === '30'),
+        JSON.stringify(recon),
+      )
       await page.close()
     } finally {
       await app.close()
