@@ -151,7 +151,7 @@ describe('one node sends each change', () => {
       const b = await open()
       const claims = [claimInStore(a), claimInStore(b)]
       const key = `alert:match_rate:${JSON.stringify(['ny', 'meta'])}`
-      const race = (state: string) =>
+      const race = (state: 'dropped' | 'recovered') =>
         Promise.all(Array.from({ length: 10 }, (_, i) => claims[i % 2](key, state)))
       assert.equal((await race('dropped')).filter(Boolean).length, 1)
       assert.equal(
@@ -160,6 +160,12 @@ describe('one node sends each change', () => {
         'a restarted node does not send it again',
       )
       assert.equal((await race('recovered')).filter(Boolean).length, 1)
+      assert.equal((await race('recovered')).filter(Boolean).length, 0)
+      // a pair that never dropped has nothing to recover from
+      assert.equal(
+        await claims[1](`alert:match_rate:${JSON.stringify(['ny', 'tiktok'])}`, 'recovered'),
+        false,
+      )
       assert.equal(await claims[0](`alert:match_rate:${JSON.stringify(['ny', 'google'])}`, 'dropped'), true)
     })
 })

@@ -48,10 +48,10 @@ export function createAlerts(opts: {
   http: (allowPrivate: boolean) => HttpClient
   log: { warn(obj: object, msg?: string): void }
   /**
-   * Records `state` as the last sent for `key`; true when it was not already (this node sends), false when
-   * another node (or this one, before a restart) sent it.
+   * Records `state` as the last sent for `key`; true when this node is to send it, false when another node
+   * (or this one, before a restart) sent it, or a recovery has no drop before it (`claimInStore`).
    */
-  claim: (key: string, state: string) => Promise<boolean>
+  claim: (key: string, state: 'dropped' | 'recovered') => Promise<boolean>
   now?: () => number
   retryDelaysMs?: number[]
 }): Alerts {
@@ -128,16 +128,21 @@ export function createAlerts(opts: {
 
 /**
  * `claim` on the store's facts: the last state sent per pair, read and written under the key's lock
- * (`updateFacts`), so of several nodes recording the same change only the first sends it.
+ * (`updateFacts`), so of several nodes recording the same change only the first sends it. A recovery is
+ * sent only after a drop was: a pair that never alerted (or whose drop was sent over 30 days ago) has
+ * nothing to recover from.
  */
 export function claimInStore(store: Pick<Store, 'updateFacts'>, now: () => number = Date.now) {
-  return (key: string, state: string): Promise<boolean> =>
+  return (key: string, state: 'dropped' | 'recovered'): Promise<boolean> =>
     store.updateFacts(
       [key],
-      (facts) =>
-        facts[key] === state
-          ? { writes: {}, result: false }
-          : { writes: { [key]: { value: state, ttlMs: ALERT_STATE_TTL_MS } }, result: true },
+      (facts) => {
+        const sent = facts[key]
+        const send = state === 'recovered' ? sent === 'dropped' : sent !== state
+        return send
+          ? { writes: { [key]: { value: state, ttlMs: ALERT_STATE_TTL_MS } }, result: true }
+          : { writes: {}, result: false }
+      },
       now(),
     )
 }

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test'
 import { deliverAt } from '../../test/helpers/deliveries.ts'
 import { openSqliteStore } from '../store/sqlite/index.ts'
 import type { Store } from '../store/types.ts'
+import { claimInStore } from './alerts.ts'
 import { watchMatchRates } from './match-watch.ts'
 import { createMetrics } from './metrics.ts'
 import { matchRateReport } from './report.ts'
@@ -144,5 +145,50 @@ describe('match-rate watch', () => {
     const after = checks
     await new Promise((r) => setTimeout(r, 1_500))
     assert.equal(checks, after, 'stopped')
+  })
+
+  test('a recovery while the node was down is sent by its next first check, once; a drop once too', async () => {
+    const file = openSqliteStore(join(dir, 'restart.db'))
+    await file.migrate()
+    try {
+      await deliverAt(file, NOW - 72 * HOUR, 40, ['fbc'], { campaign: 'solar' })
+      await deliverAt(file, NOW - HOUR, 25, [], { campaign: 'solar' })
+      const cfg = { window_hours: 24, baseline_days: 7, min_deliveries: 20, drop: 0.15, check_every_s: 3600 }
+      const claim = claimInStore(file)
+      const sent: string[] = []
+      const quiet = { info: () => undefined, warn: () => undefined }
+      /** A node: a watcher with its own memory, sending through the store's claim. */
+      const node = () =>
+        watchMatchRates({
+          report: (at) => matchRateReport(file, cfg, at),
+          cfg,
+          metrics: createMetrics(),
+          log: quiet,
+          notify: async (change, c) => {
+            if (await claim(`alert:match_rate:${JSON.stringify([c.campaign, c.destination])}`, change))
+              sent.push(`${change} ${c.campaign}`)
+          },
+          now: () => NOW,
+        })
+      const a = node()
+      const b = node()
+      await Promise.all([a.check(), b.check()])
+      assert.deepEqual(sent, ['dropped solar'], 'two nodes, one alert')
+      a.stop()
+      b.stop()
+      // while no node runs, the click ids come back
+      await deliverAt(file, NOW, 300, ['fbc'], { campaign: 'solar' })
+      const c = node()
+      await c.check()
+      assert.deepEqual(sent, ['dropped solar', 'recovered solar'])
+      await c.check()
+      c.stop()
+      const d = node()
+      await d.check()
+      d.stop()
+      assert.deepEqual(sent, ['dropped solar', 'recovered solar'], 'sent once')
+    } finally {
+      await file.close()
+    }
   })
 })

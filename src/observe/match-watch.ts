@@ -1,8 +1,13 @@
 /**
  * The match-rate alert: every `check_every_s` the server checks each campaign and destination
- * (match-rate.ts), publishes the rates as gauges and logs a warning when a pair starts alerting and an
- * info line when it recovers — once per change, not at every check. With several nodes on one database
- * each checks and logs on its own; the gauges agree, so alert on them (or on one node's logs).
+ * (match-rate.ts), publishes the rates as gauges, logs a warning when a pair starts alerting and an info
+ * line when it recovers — once per change, not at every check — and hands each change to `notify`
+ * (alerts.ts, which sends it out once across nodes). With several nodes on one database each checks and
+ * logs on its own; the gauges agree.
+ *
+ * A node knows only the changes it saw. At its first check it also hands `notify` every pair that is not
+ * alerting, as a possible recovery: one that happened while it was down, after it had sent the drop.
+ * `notify` sends it only if the store says a drop was sent.
  *
  * @example
  *   const watch = watchMatchRates({ report: (now) => matchRateReport(store, cfg, now), cfg, metrics, log })
@@ -37,6 +42,7 @@ export function watchMatchRates(opts: {
   const now = opts.now ?? Date.now
   /** Pairs alerting at the last check, by key. */
   let alerting = new Map<string, MatchRateCheck>()
+  let firstCheck = true
   const keyOf = (c: MatchRateCheck) => JSON.stringify([c.campaign, c.destination])
   const labels = (c: MatchRateCheck) => ({ campaign: c.campaign ?? '', destination: c.destination })
   const pct = (r: number | null) => (r === null ? null : Math.round(r * 1000) / 10)
@@ -73,6 +79,8 @@ export function watchMatchRates(opts: {
         // the pair as it is now, if it is still measured
         changes.push(['recovered', checks.find((x) => keyOf(x) === k) ?? c])
       }
+    if (firstCheck) for (const c of checks) if (!c.alert) changes.push(['recovered', c])
+    firstCheck = false
     alerting = next
     if (opts.notify)
       await Promise.all(
