@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { localDay, localMidnight, offsetMinutes, validTimeZone } from './time-zone.ts'
+import { canonicalTimeZone, localDay, localMidnight, offsetMinutes, validTimeZone } from './time-zone.ts'
 
 const H = 3_600_000
 
@@ -29,6 +29,21 @@ describe('time zones', () => {
     const santiago = localMidnight('2026-09-06', 'America/Santiago')
     assert.equal(localDay(santiago, 'America/Santiago'), '2026-09-06')
     assert.equal(localDay(santiago - 1, 'America/Santiago'), '2026-09-05')
+  })
+
+  test('spellings: one canonical name; endless spellings do not grow memory without bound', () => {
+    assert.equal(canonicalTimeZone('aMeRiCa/NeW_yOrK'), 'America/New_York')
+    assert.equal(canonicalTimeZone('utc'), 'UTC')
+    assert.equal(canonicalTimeZone('Mars/Olympus'), undefined)
+    const rss = process.memoryUsage().rss
+    const variants = (n: number) =>
+      [...'america/new_york'].map((ch, i) => ((n >> (i % 16)) & 1 ? ch.toUpperCase() : ch)).join('')
+    for (let n = 0; n < 20_000; n++) localDay(0, variants(n))
+    // a formatter per spelling cost ~27 KB each: 20,000 of them were over 500 MB
+    assert.ok(
+      process.memoryUsage().rss - rss < 100 * 1024 * 1024,
+      `grew ${process.memoryUsage().rss - rss} bytes`,
+    )
   })
 
   test('valid zones', () => {

@@ -37,6 +37,10 @@ describe('report days', () => {
     assert.deepEqual(dayRange({ from: '2026-02-30' }, NOW), {
       errors: [{ path: '/from', message: 'must be a date, YYYY-MM-DD' }],
     })
+    for (const to of ['9999-12-31', '0099-12-30', '1969-12-31'])
+      assert.deepEqual(dayRange({ to }, NOW), {
+        errors: [{ path: '/to', message: 'must be a date, YYYY-MM-DD' }],
+      })
     assert.deepEqual(dayRange({ to: '12/06/2026' }, NOW), {
       errors: [{ path: '/to', message: 'must be a date, YYYY-MM-DD' }],
     })

@@ -8,7 +8,7 @@
  *   if ('days' in r) console.log(await reconciliationReport(store, r.days))
  */
 import type { ErrorDetail } from '../model/errors.ts'
-import { localDay, localMidnight, validTimeZone } from '../model/time-zone.ts'
+import { canonicalTimeZone, localDay, localMidnight } from '../model/time-zone.ts'
 import type { DeliveryTally, Store, TallyBuckets, TimeRange } from '../store/types.ts'
 import { checkMatchRates, type MatchRateCheck, type MatchRateConfig, matchRateWindows } from './match-rate.ts'
 import { type Reconciliation, reconcile } from './reconcile.ts'
@@ -31,8 +31,13 @@ export interface ReportDays {
 /** `YYYY-MM-DD` plus `n` calendar days. */
 const addDays = (day: string, n: number) =>
   new Date(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10)
+/** A calendar day from 1970 to 9998: two-digit years and 9999's last day made nonsense of the range. */
 const realDay = (s: string) =>
-  DAY.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && addDays(s, 0) === s
+  DAY.test(s) &&
+  s >= '1970-01-01' &&
+  s <= '9998-12-31' &&
+  !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) &&
+  addDays(s, 0) === s
 
 /**
  * Whole days `from`…`to` (both included) in the IANA zone `timezone`. `to` defaults to today there, `from`
@@ -43,9 +48,10 @@ export function dayRange(
   now: number,
   timezone = 'UTC',
 ): { days: ReportDays } | { errors: ErrorDetail[] } {
-  if (!validTimeZone(timezone)) return { errors: [{ path: '/tz', message: 'must be an IANA time zone' }] }
+  const zone = canonicalTimeZone(timezone)
+  if (!zone) return { errors: [{ path: '/tz', message: 'must be an IANA time zone' }] }
   const errors: ErrorDetail[] = []
-  const to = q.to ?? localDay(now, timezone)
+  const to = q.to ?? localDay(now, zone)
   if (!realDay(to)) errors.push({ path: '/to', message: 'must be a date, YYYY-MM-DD' })
   const from = q.from ?? (realDay(to) ? addDays(to, 1 - DEFAULT_DAYS) : '')
   if (q.from !== undefined && !realDay(from))
@@ -54,8 +60,8 @@ export function dayRange(
   if (from > to) return { errors: [{ path: '/from', message: 'must not be after to' }] }
   if (Date.parse(to) - Date.parse(from) >= MAX_REPORT_DAYS * DAY_MS)
     return { errors: [{ path: '/from', message: `at most ${MAX_REPORT_DAYS} days per report` }] }
-  const range = { fromMs: localMidnight(from, timezone), toMs: localMidnight(addDays(to, 1), timezone) }
-  return { days: { from, to, timezone, range } }
+  const range = { fromMs: localMidnight(from, zone), toMs: localMidnight(addDays(to, 1), zone) }
+  return { days: { from, to, timezone: zone, range } }
 }
 
 /**

@@ -89,4 +89,35 @@ describe('tally cache', () => {
     await tallies(range, T)
     assert.deepEqual(reads, [range])
   })
+
+  test('overlapping calls do not count a newly settled hour twice', async () => {
+    const tallies = createTallyCache(store)
+    const cfg = { window_hours: 24, baseline_days: 7 }
+    // kept from five hours earlier; by T the hour of the deliveries two days and five hours back has settled
+    await tallies(matchRateWindows(T - 5 * HOUR_MS, cfg).all, T - 5 * HOUR_MS)
+    const later = T
+    const w = matchRateWindows(later, cfg).all
+    const [a, b] = await Promise.all([tallies(w, later), tallies(w, later)])
+    const fresh = sorted(await store.deliveryTallies(w))
+    assert.deepEqual(sorted(a), fresh)
+    assert.deepEqual(sorted(b), fresh)
+    assert.deepEqual(sorted(await tallies(w, later)), fresh)
+  })
+
+  test('what changes in a kept hour is seen once what is kept is read again (6 h)', async () => {
+    const tallies = createTallyCache(store)
+    const cfg = { window_hours: 24, baseline_days: 7 }
+    const w = (now: number) => matchRateWindows(now, cfg).all
+    const before = await tallies(w(T), T)
+    // a delivery that waited days (a paused destination) lands in an hour kept as settled
+    await deliverAt(store, T - 4 * DAY, 7, ['fbc'], { destination: 'late' })
+    const soon = T + 10 * 60_000
+    assert.deepEqual(sorted(await tallies(w(soon), soon)).length, before.length, 'kept as it was')
+    const refreshed = T + 6 * HOUR_MS
+    assert.deepEqual(
+      sorted(await tallies(w(refreshed), refreshed)),
+      sorted(await store.deliveryTallies(w(refreshed))),
+    )
+    assert.ok((await tallies(w(refreshed), refreshed)).some((r) => r.destination === 'late'))
+  })
 })

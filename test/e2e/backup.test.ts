@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
@@ -54,6 +54,21 @@ test('closeloop backup: an online copy while the server acknowledges events', as
       run(process.execPath, ['src/main.ts', 'backup', target, '--config', configPath], { encoding: 'utf8' }),
       (err: { code: number; stderr: string }) =>
         err.code === 1 && /exists: a backup never overwrites/.test(err.stderr),
+    )
+    // two backups to one new target at once: one wins, the other is refused, and no partial file is left
+    const twice = join(app.dir, 'twice.db')
+    const both = await Promise.allSettled(
+      [0, 1].map(() =>
+        run(process.execPath, ['src/main.ts', 'backup', twice, '--config', configPath], { encoding: 'utf8' }),
+      ),
+    )
+    assert.deepEqual(both.map((r) => r.status).sort(), ['fulfilled', 'rejected'])
+    const copy2 = openSqliteStore(twice)
+    assert.ok((await copy2.counts()).events >= 40)
+    await copy2.close()
+    assert.deepEqual(
+      readdirSync(app.dir).filter((f) => f.endsWith('.partial')),
+      [],
     )
     const pg = join(app.dir, 'pg.yaml')
     writeFileSync(pg, 'store: { postgres: "postgres://127.0.0.1:1/none" }\n')

@@ -2,13 +2,14 @@
  * An online backup of a SQLite store, taken beside a running server: `VACUUM INTO` on a read-only
  * connection of its own copies one consistent snapshot (in WAL mode the server's writer goes on committing
  * meanwhile and is never blocked) into a compact file that needs no WAL. The copy is written under a
- * temporary name, checked (`PRAGMA quick_check`), synced, and only then renamed to `target`, so a file at
- * `target` is always a whole backup. It holds what the store holds, raw PII within `retention` included.
+ * temporary name of its own, checked (`PRAGMA quick_check`), synced, and only then linked to `target` (which
+ * fails if `target` exists), so a file at `target` is always a whole backup. It holds what the store holds, raw PII within `retention` included.
  *
  * @example
  *   const { bytes } = backupSqlite('./data/closeloop.db', '/backups/closeloop-2026-12-06.db')
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, rmSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 
@@ -16,8 +17,8 @@ export function backupSqlite(source: string, target: string): { bytes: number; m
   if (!existsSync(source)) throw new Error(`no database at ${source}`)
   if (existsSync(target)) throw new Error(`${target} exists: a backup never overwrites a file`)
   const started = performance.now()
-  const partial = `${target}.partial`
-  rmSync(partial, { force: true })
+  // a name of its own: two backups to one target at once must not write into each other's file
+  const partial = `${target}.${process.pid}-${randomBytes(4).toString('hex')}.partial`
   const db = new DatabaseSync(source, { readOnly: true })
   try {
     db.prepare('VACUUM INTO ?').run(partial)
@@ -37,11 +38,15 @@ export function backupSqlite(source: string, target: string): { bytes: number; m
       copy.close()
     }
     syncFile(partial)
-    renameSync(partial, target)
+    // published by a link, which fails if `target` appeared meanwhile (a rename would replace it)
+    linkSync(partial, target)
     syncFile(dirname(target))
   } catch (err) {
-    rmSync(partial, { force: true })
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new Error(`${target} exists: a backup never overwrites a file`)
     throw err
+  } finally {
+    rmSync(partial, { force: true })
   }
   return { bytes: statSync(target).size, ms: performance.now() - started }
 }
