@@ -41,6 +41,8 @@ describe('reconciliation', () => {
             currency: 'USD',
             signals: 3,
             value: 300,
+            unrouted: 0,
+            unroutedValue: 0,
           },
           {
             hour: D1 + 5 * HOUR,
@@ -49,8 +51,19 @@ describe('reconciliation', () => {
             currency: 'USD',
             signals: 1,
             value: 100,
+            unrouted: 0,
+            unroutedValue: 0,
           },
-          { hour: D1, campaign: null, signal: 'purchase', currency: null, signals: 2, value: 0 },
+          {
+            hour: D1,
+            campaign: null,
+            signal: 'purchase',
+            currency: null,
+            signals: 2,
+            value: 0,
+            unrouted: 2,
+            unroutedValue: 0,
+          },
         ],
       },
       [
@@ -160,5 +173,34 @@ describe('reconciliation', () => {
       ],
     )
     assert.equal(r.timezone, 'America/New_York')
+  })
+
+  test('a conditional route: the destination has what was routed to it, the rest a row of its own', () => {
+    const r = reconcile(
+      {
+        events: [],
+        signals: [
+          {
+            hour: D1,
+            campaign: 'ny',
+            signal: 'closed_outcome',
+            currency: 'USD',
+            signals: 10,
+            value: 600,
+            unrouted: 4,
+            unroutedValue: 0,
+          },
+        ],
+      },
+      [delivery({ signal: 'closed_outcome', destination: 'google', deliveries: 6, value: 600 })],
+      days,
+    )
+    assert.deepEqual(
+      r.conversions.map((c) => [c.destination, c.signals, c.value, c.delivered]),
+      [
+        ['google', 10, 600, 6],
+        [null, 4, 0, 0],
+      ],
+    )
   })
 })

@@ -1,9 +1,10 @@
 /**
  * The reconciliation report: per day and campaign, what came in (events by source, duplicates) and,
  * per signal and destination, what was derived and what each destination got — delivered, still pending,
- * dead, skipped — with the values and the match rate. Every signal routed somewhere is in exactly one of
- * those states, so `signals` against the four columns shows at a glance what a platform has not received
- * and why; the numbers are the ones to hold against the platform's own conversion reports.
+ * dead, skipped — with the values and the match rate. Each signal routed to a destination is in exactly
+ * one of those states there, so the pending and dead columns are what a platform has not received, and the
+ * delivered value is the figure to hold against the platform's own conversion report. Signals no route
+ * sent anywhere have a row of their own.
  *
  * Days are those of a time zone (`observe.timezone`, UTC by default: best the ad accounts' zone, so that
  * the days match their reports) and group rows by when closeloop created them (the ingest, or the timer
@@ -30,10 +31,14 @@ export interface ConversionRow {
   campaign: string | null
   signal: string
   currency: string
-  /** Signals derived, and their value. */
+  /**
+   * Signals derived, and their value; on the `destination: null` row, those no route sent anywhere. A
+   * destination's delivered + pending + dead + skipped are the signals routed to it, fewer than `signals`
+   * where a route's `when:` left some out.
+   */
   signals: number
   value: number
-  /** null: the signal went nowhere (no route matched it). */
+  /** null: the signals no route sent anywhere. */
   destination: string | null
   delivered: number
   /** Pending or in flight. */
@@ -103,23 +108,26 @@ export function reconcile(
     row[e.status] += e.events
   }
 
-  /** Signals derived per day, campaign, name and currency. */
-  const derived = new Map<string, { signals: number; value: number }>()
+  /** Signals derived per day, campaign, name and currency, and those no route sent anywhere. */
+  const derived = new Map<
+    string,
+    { signals: number; value: number; unrouted: number; unroutedValue: number }
+  >()
   for (const s of intake.signals) {
     const k = keyOf(dayOf(s), s.campaign, s.signal, s.currency ?? 'XXX')
-    const d = derived.get(k) ?? { signals: 0, value: 0 }
+    const d = derived.get(k) ?? { signals: 0, value: 0, unrouted: 0, unroutedValue: 0 }
     d.signals += s.signals
     d.value += s.value
+    d.unrouted += s.unrouted
+    d.unroutedValue += s.unroutedValue
     derived.set(k, d)
   }
 
   const rows = new Map<string, ConversionRow>()
-  const routed = new Set<string>()
   for (const t of deliveries) {
     const day = dayOf(t)
     const currency = t.currency ?? 'XXX'
     const signalKey = keyOf(day, t.campaign, t.signal, currency)
-    routed.add(signalKey)
     const k = keyOf(day, t.campaign, t.signal, currency, t.destination)
     let row = rows.get(k)
     if (!row) {
@@ -144,16 +152,17 @@ export function reconcile(
     row.reported += t.reported
     row.matched += t.matched
   }
+  // signals a conditional route (`when:`) or no route at all sent nowhere: a row of their own
   for (const [k, d] of derived) {
-    if (routed.has(k)) continue
+    if (d.unrouted === 0) continue
     const [day, campaign, signal, currency] = JSON.parse(k) as [string, string | null, string, string]
-    rows.set(k, {
+    rows.set(keyOf(day, campaign, signal, currency, null), {
       day,
       campaign,
       signal,
       currency,
-      signals: d.signals,
-      value: d.value,
+      signals: d.unrouted,
+      value: d.unroutedValue,
       destination: null,
       ...NOTHING_SENT,
     })

@@ -11,15 +11,18 @@ const money = (n: number) => (Math.round(n * 100) / 100).toString()
 const pct = (matched: number, reported: number) =>
   reported === 0 ? '' : `${Math.round((matched / reported) * 1000) / 10}%`
 
-/** The columns of a conversion row, in order, as CSV and the table print them. */
-const CONVERSION_COLUMNS: Array<[string, (r: ConversionRow) => string]> = [
+/**
+ * The columns of a conversion row, in order, as CSV and the table print them: a name, the cell, and whether
+ * the cell is text (campaign and signal names come from the events a client sent).
+ */
+const CONVERSION_COLUMNS: Array<[string, (r: ConversionRow) => string, 'text'?]> = [
   ['day', (r) => r.day],
-  ['campaign', (r) => r.campaign ?? NONE],
-  ['signal', (r) => r.signal],
+  ['campaign', (r) => r.campaign ?? NONE, 'text'],
+  ['signal', (r) => r.signal, 'text'],
   ['signals', (r) => String(r.signals)],
   ['value', (r) => money(r.value)],
-  ['currency', (r) => r.currency],
-  ['destination', (r) => r.destination ?? NONE],
+  ['currency', (r) => r.currency, 'text'],
+  ['destination', (r) => r.destination ?? NONE, 'text'],
   ['delivered', (r) => String(r.delivered)],
   ['pending', (r) => String(r.pending)],
   ['dead', (r) => String(r.dead)],
@@ -28,20 +31,31 @@ const CONVERSION_COLUMNS: Array<[string, (r: ConversionRow) => string]> = [
   ['match_rate', (r) => pct(r.matched, r.reported)],
 ]
 
-/** RFC 4180: quoted when it holds a comma, quote or line break; a leading =+-@ is defused for spreadsheets. */
-function csvCell(s: string): string {
-  const safe = /^[=+\-@]/.test(s) && !/^-?\d/.test(s) ? `'${s}` : s
+/**
+ * RFC 4180: quoted when it holds a comma, quote or line break. A text cell that begins like a formula
+ * (`=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'` so a spreadsheet shows it as text,
+ * whatever follows (`-2+3+cmd|…` too); numbers are closeloop's own and left as they are.
+ */
+function csvCell(s: string, text: boolean): string {
+  const safe = text && /^[=+\-@\t\r]/.test(s) ? `'${s}` : s
   return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe
 }
 
 /** One CSV line per conversion row, with a header. */
 export function reconciliationCsv(r: Reconciliation): string {
   const lines = [CONVERSION_COLUMNS.map(([h]) => h).join(',')]
-  for (const row of r.conversions) lines.push(CONVERSION_COLUMNS.map(([, f]) => csvCell(f(row))).join(','))
+  for (const row of r.conversions)
+    lines.push(CONVERSION_COLUMNS.map(([, f, kind]) => csvCell(f(row), kind === 'text')).join(','))
   return `${lines.join('\r\n')}\r\n`
 }
 
-function table(header: string[], rows: string[][]): string {
+/** A cell for a terminal: control characters (escape sequences in a campaign name) shown, not obeyed. */
+const printable = (s: string) =>
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+  s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+
+function table(header: string[], cells: string[][]): string {
+  const rows = cells.map((r) => r.map(printable))
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const line = (cells: string[]) =>
     cells

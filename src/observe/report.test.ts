@@ -102,6 +102,30 @@ describe('report rendering', () => {
   }
   const recon = { from: '2026-12-05', to: '2026-12-06', timezone: 'UTC', intake: [], conversions: [row] }
 
+  test('CSV: text cells that start like a formula are defused, whatever follows; numbers are not touched', () => {
+    const csv = (campaign: string) =>
+      reconciliationCsv({ ...recon, conversions: [{ ...row, campaign, value: -5 }] }).split('\r\n')[1]
+    assert.match(csv("-2+3+cmd|' /C calc'!A0"), /^2026-12-05,'-2\+3\+cmd/)
+    assert.match(csv('@SUM(A1)'), /^2026-12-05,'@SUM/)
+    assert.match(csv('\tx'), /^2026-12-05,'\tx/)
+    assert.match(csv('plain'), /^2026-12-05,plain,disposition:Sale,2,-5,/)
+  })
+
+  test('text: control characters in a name are shown, not sent to the terminal', () => {
+    const text = reportText(
+      { ...recon, conversions: [{ ...row, campaign: 'evil\u001b[2J' }] },
+      {
+        current: { from: 'a', to: 'b' },
+        baseline: { from: 'c', to: 'd' },
+        drop: 0.15,
+        min_deliveries: 20,
+        checks: [],
+      },
+    )
+    assert.ok(!text.includes('\u001b'))
+    assert.match(text, /evil\\x1b\[2J/)
+  })
+
   test('CSV: a header, one line per row, quoted where needed, formulas defused', () => {
     assert.equal(
       reconciliationCsv(recon),

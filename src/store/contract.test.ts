@@ -944,6 +944,7 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
       await ingestAt(H + 1_000, [meta, hook], ny, 'k-ny')
       await ingestAt(H + 2_000, [meta], call())
       await ingestAt(H + 3_000, [meta], ny, 'k-ny') // a duplicate: an event, no signal
+      await ingestAt(H + 4_000, [], call('solar')) // a signal no route sent anywhere
       await ingestAt(H - 1, [meta], call('mortgage-ny')) // the hour before: outside the range
       await ingestAt(H + HOUR, [meta], call('mortgage-ny')) // the range's end: outside
 
@@ -1026,21 +1027,16 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
           { hour: H, source: 'ecapi', campaign: 'mortgage-ny', status: 'accepted', events: 1 },
           { hour: H, source: 'ecapi', campaign: 'mortgage-ny', status: 'duplicate', events: 1 },
           { hour: H, source: 'ecapi', campaign: null, status: 'accepted', events: 1 },
+          { hour: H, source: 'ecapi', campaign: 'solar', status: 'accepted', events: 1 },
         ].sort((a, b) => `${a.campaign}/${a.status}`.localeCompare(`${b.campaign}/${b.status}`)),
       )
       const signals = intake.signals.sort((a, b) => String(a.campaign).localeCompare(String(b.campaign)))
       assert.deepEqual(
         signals,
         [
-          {
-            hour: H,
-            campaign: 'mortgage-ny',
-            signal: 'qualified_call',
-            currency: 'USD',
-            signals: 1,
-            value: 12.5,
-          },
-          { hour: H, campaign: null, signal: 'qualified_call', currency: 'USD', signals: 1, value: 12.5 },
+          { ...tally, campaign: 'mortgage-ny', signals: 1, unrouted: 0, unroutedValue: 0 },
+          { ...tally, campaign: null, signals: 1, unrouted: 0, unroutedValue: 0 },
+          { ...tally, campaign: 'solar', signals: 1, unrouted: 1, unroutedValue: 12.5 },
         ].sort((a, b) => String(a.campaign).localeCompare(String(b.campaign))),
       )
       // buckets of a report in a time zone: here two hours from H - 1 h, so the hour before joins this one
@@ -1065,7 +1061,11 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
       )
       assert.equal(
         wideIntake.signals.reduce((n, r) => n + r.signals, 0),
-        3,
+        4,
+      )
+      assert.equal(
+        wideIntake.signals.reduce((n, r) => n + r.unrouted, 0),
+        1,
       )
       // the hour before holds only what was created in it
       const before = await s.deliveryTallies({ fromMs: H - HOUR, toMs: H })

@@ -59,4 +59,9 @@ export const signalTally = (r: Row): SignalTally => ({
   currency: text(r.currency),
   signals: Number(r.signals),
   value: Number(r.value),
+  unrouted: Number(r.unrouted),
+  unroutedValue: Number(r.unrouted_value),
 })
+
+/** SQL: the signal `s` has no delivery (no route sent it anywhere); served by deliveries' (signal_id, …) key. */
+export const UNROUTED_SQL = 'NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.signal_id = s.id)'

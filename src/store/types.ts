@@ -234,6 +234,9 @@ export interface SignalTally {
   currency: string | null
   signals: number
   value: number
+  /** …of which no route sent anywhere (no delivery), and their value. */
+  unrouted: number
+  unroutedValue: number
 }
 
 /**

@@ -4,7 +4,15 @@
  * database's reports would otherwise fail on the pool's 5 s.
  */
 import type pg from 'pg'
-import { bucketSql, deliveryTally, eventTally, HOURS, idRange, signalTally } from '../tallies.ts'
+import {
+  bucketSql,
+  deliveryTally,
+  eventTally,
+  HOURS,
+  idRange,
+  signalTally,
+  UNROUTED_SQL,
+} from '../tallies.ts'
 import type { DeliveryTally, EventTally, SignalTally, TallyBuckets, TimeRange } from '../types.ts'
 import { longRead } from './pool.ts'
 
@@ -46,9 +54,11 @@ export async function intakeTallies(
   )
   const signals = await longRead<Record<string, unknown>>(
     pool,
-    `SELECT ${bucketSql('created_at', buckets)} AS hour, body #>> '{event,ext,call,campaign}' AS campaign,
-       name AS signal, currency, count(*) AS signals, COALESCE(sum(value), 0) AS value
-     FROM signals WHERE created_at >= $1 AND created_at < $2
+    `SELECT ${bucketSql('s.created_at', buckets)} AS hour, s.body #>> '{event,ext,call,campaign}' AS campaign,
+       s.name AS signal, s.currency, count(*) AS signals, COALESCE(sum(s.value), 0) AS value,
+       count(*) FILTER (WHERE ${UNROUTED_SQL}) AS unrouted,
+       COALESCE(sum(s.value) FILTER (WHERE ${UNROUTED_SQL}), 0) AS unrouted_value
+     FROM signals s WHERE s.created_at >= $1 AND s.created_at < $2
      GROUP BY 1, 2, 3, 4`,
     [range.fromMs, range.toMs],
   )

@@ -19,7 +19,15 @@ import { matchKeysFrom, storedMatchKeys } from '../match-keys.ts'
 import { pendingNames } from '../migrations.ts'
 import { memoryRateBuckets } from '../rate-bucket.ts'
 import { signalFromStored, storedSignal } from '../signal-body.ts'
-import { bucketSql, deliveryTally, eventTally, HOURS, idRange, signalTally } from '../tallies.ts'
+import {
+  bucketSql,
+  deliveryTally,
+  eventTally,
+  HOURS,
+  idRange,
+  signalTally,
+  UNROUTED_SQL,
+} from '../tallies.ts'
 import type {
   AttemptRecord,
   AuditEntry,
@@ -209,9 +217,10 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       ...idRange('evt', range),
     )
     const signals = await readAll(
-      `SELECT ${bucketSql('created_at', buckets)} AS hour, ${CAMPAIGN('body', 'event.')} AS campaign,
-         name AS signal, currency, COUNT(*) AS signals, TOTAL(value) AS value
-       FROM signals WHERE created_at >= ? AND created_at < ?
+      `SELECT ${bucketSql('s.created_at', buckets)} AS hour, ${CAMPAIGN('s.body', 'event.')} AS campaign,
+         s.name AS signal, s.currency, COUNT(*) AS signals, TOTAL(s.value) AS value,
+         SUM(${UNROUTED_SQL}) AS unrouted, TOTAL(CASE WHEN ${UNROUTED_SQL} THEN s.value END) AS unrouted_value
+       FROM signals s WHERE s.created_at >= ? AND s.created_at < ?
        GROUP BY 1, 2, 3, 4`,
       range.fromMs,
       range.toMs,
