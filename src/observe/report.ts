@@ -9,7 +9,14 @@
  */
 import type { ErrorDetail } from '../model/errors.ts'
 import { canonicalTimeZone, localDay, localMidnight } from '../model/time-zone.ts'
-import type { DeliveryTally, Store, TallyBuckets, TimeRange } from '../store/types.ts'
+import type {
+  DeliveryTally,
+  EventTally,
+  SignalTally,
+  Store,
+  TallyBuckets,
+  TimeRange,
+} from '../store/types.ts'
 import { checkMatchRates, type MatchRateCheck, type MatchRateConfig, matchRateWindows } from './match-rate.ts'
 import { type Reconciliation, reconcile } from './reconcile.ts'
 
@@ -82,23 +89,17 @@ export function daySegments(days: ReportDays): Array<{ range: TimeRange; buckets
 }
 
 export async function reconciliationReport(store: Store, days: ReportDays): Promise<Reconciliation> {
-  const parts = await Promise.all(
-    daySegments(days).map(async ({ range, buckets }) => {
-      const [intake, deliveries] = await Promise.all([
-        store.intakeTallies(range, buckets),
-        store.deliveryTallies(range, buckets),
-      ])
-      return { intake, deliveries }
-    }),
-  )
-  return reconcile(
-    {
-      events: parts.flatMap((p) => p.intake.events),
-      signals: parts.flatMap((p) => p.intake.signals),
-    },
-    parts.flatMap((p) => p.deliveries),
-    days,
-  )
+  // one read at a time: a report holds one PostgreSQL connection (or the SQLite reader), not six
+  const events: EventTally[] = []
+  const signals: SignalTally[] = []
+  const deliveries: DeliveryTally[] = []
+  for (const { range, buckets } of daySegments(days)) {
+    const intake = await store.intakeTallies(range, buckets)
+    events.push(...intake.events)
+    signals.push(...intake.signals)
+    deliveries.push(...(await store.deliveryTallies(range, buckets)))
+  }
+  return reconcile({ events, signals }, deliveries, days)
 }
 
 export interface MatchRateReport {

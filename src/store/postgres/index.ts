@@ -141,8 +141,7 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
     takeProbe: (name, openedAt, untilMs, now) =>
       read.takeProbe(pool, name, openedAt, clock.toDb(untilMs), clock.toDb(now)),
     counts: () => read.counts(pool, opts.exactCountLimit),
-    deliveryTallies: (range, buckets) => report.deliveryTallies(pool, range, buckets),
-    intakeTallies: (range, buckets) => report.intakeTallies(pool, range, buckets),
+    ...report.reportReads(pool),
     async ping() {
       await query(pool, 'SELECT 1')
     },

@@ -1,7 +1,9 @@
 /**
  * The report queries (`deliveryTallies`, `intakeTallies`) over a time range. Each is one statement with a
  * timeout of its own (`longRead`): eight days of 1,000,000 deliveries took 1.8 s here, and a busier
- * database's reports would otherwise fail on the pool's 5 s.
+ * database's reports would otherwise fail on the pool's 5 s. They share the pool with ingest, so at most
+ * `REPORT_READS` run at once per node (`reportReads`): a few open dashboards must not hold the connections
+ * that ingest waits for.
  */
 import type pg from 'pg'
 import {
@@ -63,4 +65,40 @@ export async function intakeTallies(
     [range.fromMs, range.toMs],
   )
   return { events: events.map(eventTally), signals: signals.map(signalTally) }
+}
+
+/** Report reads at once per node: the pool's other connections stay for ingest and delivery. */
+const REPORT_READS = 2
+
+/**
+ * Runs at most `n` of the calls given to it at once; the rest wait their turn, first come first served.
+ *
+ * @example const limited = concurrencyLimit(2); await Promise.all(jobs.map((j) => limited(() => run(j))))
+ */
+export function concurrencyLimit(n: number) {
+  let running = 0
+  const waiting: Array<() => void> = []
+  return async function limited<T>(call: () => Promise<T>): Promise<T> {
+    // a finished call hands its slot to the next waiting one, so a newcomer cannot slip in between
+    if (running >= n) await new Promise<void>((r) => waiting.push(r))
+    else running++
+    try {
+      return await call()
+    } finally {
+      const next = waiting.shift()
+      if (next) next()
+      else running--
+    }
+  }
+}
+
+/** The report queries on `pool`, at most `REPORT_READS` at a time. */
+export function reportReads(pool: pg.Pool) {
+  const limited = concurrencyLimit(REPORT_READS)
+  return {
+    deliveryTallies: (range: TimeRange, buckets?: TallyBuckets) =>
+      limited(() => deliveryTallies(pool, range, buckets)),
+    intakeTallies: (range: TimeRange, buckets?: TallyBuckets) =>
+      limited(() => intakeTallies(pool, range, buckets)),
+  }
 }
