@@ -246,7 +246,7 @@ export async function createApp(opts: AppOptions) {
       stopWake?.()
       await engine.stop()
       await stopRetention()
-      matchRates?.stop()
+      await matchRates?.stop()
       await Promise.all(clients.map((c) => c.close().catch(() => undefined)))
       await store.close()
     },

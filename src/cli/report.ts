@@ -1,12 +1,14 @@
 /**
- * `closeloop report`: the reconciliation of whole UTC days and the match rate now, read from the store the
- * config names (a running server may keep writing meanwhile). It changes nothing, and refuses a database
- * whose migrations are behind this build.
+ * `closeloop report`: the reconciliation of whole days (in `observe.timezone`, or `--tz`) and the match rate
+ * now, read from the store the config names (a running server may keep writing meanwhile). It changes
+ * nothing: it refuses a SQLite path that holds no database, and a database whose migrations are behind
+ * this build.
  *
  * @example
  *   closeloop report --config closeloop.yaml --from 2026-12-01 --to 2026-12-06 --format csv > december.csv
  *   closeloop report --config closeloop.yaml --tz America/New_York   # days of that zone (default observe.timezone)
  */
+import { existsSync } from 'node:fs'
 import type { ResolvedConfig } from '../config/load.ts'
 import { reconciliationCsv, reportText } from '../observe/render.ts'
 import { dayRange, matchRateReport, reconciliationReport } from '../observe/report.ts'
@@ -24,7 +26,10 @@ export async function report(
   const asked = dayRange(opts, now, opts.tz ?? config.observe.timezone)
   if ('errors' in asked)
     throw new Error(asked.errors.map((e) => `--${e.path.slice(1)} ${e.message}`).join('; '))
-  const store = await openStore(config.store ?? { sqlite: './data/closeloop.db' })
+  const where = config.store ?? { sqlite: './data/closeloop.db' }
+  // opening a SQLite path that holds nothing would create a database there: a report changes nothing
+  if ('sqlite' in where && !existsSync(where.sqlite)) throw new Error(`no database at ${where.sqlite}`)
+  const store = await openStore(where)
   try {
     const pending = await store.pendingMigrations()
     if (pending.length)

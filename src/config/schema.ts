@@ -186,7 +186,7 @@ export const RootConfig = T.Object(
             /** Alert when the current rate is this far (0–1, absolute) below the baseline. */
             drop: T.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.15 }),
             /** How often the server checks; 0 turns the check (gauges and log lines) off. */
-            check_every_s: T.Integer({ minimum: 0, default: 600 }),
+            check_every_s: T.Integer({ minimum: 0, maximum: 86_400, default: 600 }),
           },
           { additionalProperties: false, default: {} },
         ),

@@ -116,6 +116,7 @@ describe('match-rate alerts', () => {
     await guarded.a.matchRate('dropped', check, { drop: 0.15 })
     assert.equal(receiver.received.length, 0)
     assert.match(String(guarded.warnings[0].error), /^E_SSRF/)
+    assert.equal(guarded.warnings[0].attempts, 1, 'a refusal is not retried')
     const unclaimed = alerts(
       [{ url: `${receiver.url}/hook`, format: 'slack', allow_private: true }],
       async () => false,

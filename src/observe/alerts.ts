@@ -31,8 +31,11 @@ export interface AlertTarget {
 
 /** Waits before the 2nd, 3rd and 4th attempt. */
 const RETRY_DELAYS_MS = [1_000, 10_000, 60_000]
-/** A pair's last sent state is kept this long; a drop that lasts longer is sent again as a reminder. */
-export const ALERT_STATE_TTL_MS = 30 * 24 * 3_600_000
+/**
+ * A pair's last sent state is kept this long: longer than a drop lasts. Once it has expired, a recovery is
+ * not sent (nothing to recover from), and a node that starts during a drop sends the drop again.
+ */
+export const ALERT_STATE_TTL_MS = 365 * 24 * 3_600_000
 const TIMEOUT_MS = 10_000
 
 export interface Alerts {
@@ -86,7 +89,9 @@ export function createAlerts(opts: {
       })
       const status = res.status ?? 0
       if (status >= 200 && status < 300) return
-      const retryable = status === 0 || status === 408 || status === 429 || status >= 500
+      // the SSRF guard's refusal is final; a network error (no status) is not
+      const refused = res.exchange.error?.startsWith('E_SSRF') === true
+      const retryable = !refused && (status === 0 || status === 408 || status === 429 || status >= 500)
       if (!retryable || attempt >= delays.length) {
         opts.log.warn(
           { alert: id, status: res.status, error: res.exchange.error, attempts: attempt + 1 },
@@ -129,7 +134,7 @@ export function createAlerts(opts: {
 /**
  * `claim` on the store's facts: the last state sent per pair, read and written under the key's lock
  * (`updateFacts`), so of several nodes recording the same change only the first sends it. A recovery is
- * sent only after a drop was: a pair that never alerted (or whose drop was sent over 30 days ago) has
+ * sent only after a drop was: a pair that never alerted (or whose drop was sent over a year ago) has
  * nothing to recover from.
  */
 export function claimInStore(store: Pick<Store, 'updateFacts'>, now: () => number = Date.now) {

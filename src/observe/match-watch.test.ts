@@ -115,36 +115,47 @@ describe('match-rate watch', () => {
       assert.doesNotMatch(later, /window="current"/)
       assert.match(later, /window="baseline"\} 0\.9245/) // 245 of 265
     } finally {
-      watch.stop()
+      await watch.stop()
     }
   })
 
-  test('checks on its own every check_every_s, the first soon after start', async () => {
+  test('checks by itself: the first soon after start, then every check_every_s; stop waits for one under way', async () => {
     const metrics = createMetrics()
-    let checks = 0
+    const at: number[] = []
     const quiet = { info: () => undefined, warn: () => undefined }
-    const cfg = { window_hours: 24, baseline_days: 7, min_deliveries: 20, drop: 0.15, check_every_s: 1 }
+    const cfg = { window_hours: 24, baseline_days: 7, min_deliveries: 20, drop: 0.15, check_every_s: 2 }
+    let inFlight = false
+    const started = Date.now()
     const watch = watchMatchRates({
-      report: (at) => {
-        checks++
-        return matchRateReport(store, cfg, at)
+      report: async (now) => {
+        at.push(Date.now() - started)
+        inFlight = true
+        // a slow read: stop must wait for it
+        await new Promise((r) => setTimeout(r, 300))
+        const r = await matchRateReport(store, cfg, now)
+        inFlight = false
+        return r
       },
       cfg,
       metrics,
       log: quiet,
       now: () => NOW,
+      firstCheckMs: 100,
     })
     try {
-      const started = Date.now()
-      while (checks < 2 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 50))
-      assert.equal(checks, 2)
+      while (at.length < 2 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20))
+      // the first at ~0.1 s, not at the interval; the next at the interval (~2 s)
+      assert.ok(at[0] < 1_500, `first at ${at[0]} ms`)
+      assert.ok(at[1] >= 1_900, `second at ${at[1]} ms`)
       assert.match(await metrics.registry.metrics(), /^closeloop_match_rate_alert\{campaign="mortgage-ny"/m)
+      while (!inFlight && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20))
     } finally {
-      watch.stop()
+      await watch.stop()
     }
-    const after = checks
-    await new Promise((r) => setTimeout(r, 1_500))
-    assert.equal(checks, after, 'stopped')
+    assert.equal(inFlight, false, 'stop waited for the check under way')
+    const checks = at.length
+    await new Promise((r) => setTimeout(r, 2_500))
+    assert.equal(at.length, checks, 'stopped')
   })
 
   test('a recovery while the node was down is sent by its next first check, once; a drop once too', async () => {
@@ -174,18 +185,18 @@ describe('match-rate watch', () => {
       const b = node()
       await Promise.all([a.check(), b.check()])
       assert.deepEqual(sent, ['dropped solar'], 'two nodes, one alert')
-      a.stop()
-      b.stop()
+      await a.stop()
+      await b.stop()
       // while no node runs, the click ids come back
       await deliverAt(file, NOW, 300, ['fbc'], { campaign: 'solar' })
       const c = node()
       await c.check()
       assert.deepEqual(sent, ['dropped solar', 'recovered solar'])
       await c.check()
-      c.stop()
+      await c.stop()
       const d = node()
       await d.check()
-      d.stop()
+      await d.stop()
       assert.deepEqual(sent, ['dropped solar', 'recovered solar'], 'sent once')
     } finally {
       await file.close()

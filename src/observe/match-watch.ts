@@ -26,7 +26,8 @@ const FIRST_CHECK_MS = 30_000
 export interface MatchRateWatch {
   /** Runs one check now; resolves with the pairs alerting. */
   check(): Promise<MatchRateCheck[]>
-  stop(): void
+  /** No more checks; resolves once the one under way (if any) is done, so the store can close. */
+  stop(): Promise<void>
 }
 
 export function watchMatchRates(opts: {
@@ -38,6 +39,8 @@ export function watchMatchRates(opts: {
   /** Called for each pair that starts or stops alerting (alerts.ts sends it out); failures are logged. */
   notify?: (change: 'dropped' | 'recovered', check: MatchRateCheck) => Promise<void>
   now?: () => number
+  /** The first check after start: 30 s, or the interval if shorter. */
+  firstCheckMs?: number
 }): MatchRateWatch {
   const now = opts.now ?? Date.now
   /** Pairs alerting at the last check, by key. */
@@ -82,38 +85,35 @@ export function watchMatchRates(opts: {
     if (firstCheck) for (const c of checks) if (!c.alert) changes.push(['recovered', c])
     firstCheck = false
     alerting = next
-    if (opts.notify)
-      await Promise.all(
-        changes.map(([change, c]) =>
-          opts
-            .notify?.(change, c)
-            .catch((err) => opts.log.warn({ err: String(err) }, 'match rate alert failed')),
-        ),
-      )
+    // one at a time: a node's first check offers every pair as a possible recovery, each a small
+    // transaction, and a burst of hundreds at once would compete with ingest for the store
+    for (const [change, c] of opts.notify ? changes : [])
+      await opts
+        .notify?.(change, c)
+        .catch((err) => opts.log.warn({ err: String(err) }, 'match rate alert failed'))
     return [...next.values()]
   }
 
-  let checking = false
+  /** The check under way, if any: ticks do not stack, and `stop` waits for it. */
+  let running: Promise<unknown> | undefined
   function tick() {
-    // a slow store must not stack checks
-    if (checking) return
-    checking = true
-    check()
+    running ??= check()
       .catch((err) => opts.log.warn({ err: String(err) }, 'match rate check failed'))
       .finally(() => {
-        checking = false
+        running = undefined
       })
   }
   // the gauges exist soon after start, not a whole interval later; not at once, when a node starts busy
-  const first = setTimeout(tick, Math.min(FIRST_CHECK_MS, opts.cfg.check_every_s * 1000))
+  const first = setTimeout(tick, Math.min(opts.firstCheckMs ?? FIRST_CHECK_MS, opts.cfg.check_every_s * 1000))
   const timer = setInterval(tick, opts.cfg.check_every_s * 1000)
   first.unref()
   timer.unref()
   return {
     check,
-    stop() {
+    async stop() {
       clearTimeout(first)
       clearInterval(timer)
+      await running
     },
   }
 }

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
 import type { Browser, Page } from 'playwright-core'
 import { openPostgresStore } from '../../src/store/postgres/index.ts'
-import { API_KEY, ecapiEvent, eventually, startApp, type TestApp } from '../helpers/app.ts'
+import { API_KEY, clearOfMidnight, ecapiEvent, eventually, startApp, type TestApp } from '../helpers/app.ts'
 import { browserUnavailable, launchChromium } from '../helpers/browser.ts'
 import { deliverAt } from '../helpers/deliveries.ts'
 import { createTestDatabase } from '../helpers/postgres.ts'
@@ -100,6 +100,7 @@ destinations:
 routes: [ { signals: ["*"], to: [pb] } ]
 `)
     try {
+      await clearOfMidnight(['UTC'])
       // over HTTP now: one conversion with a click id, one without
       const sent = [ecapiEvent({ ext: { click_ids: { gclid: 'Cj0-dash' } } }), ecapiEvent()]
       assert.equal((await app.post('/v1/events', { events: sent })).status, 200)

@@ -5,17 +5,16 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import { Webhook } from 'standardwebhooks'
-import { API_KEY, ecapiEvent, eventually, startApp, type TestApp } from '../helpers/app.ts'
+import { API_KEY, clearOfMidnight, ecapiEvent, eventually, startApp, type TestApp } from '../helpers/app.ts'
 import { deliverAt } from '../helpers/deliveries.ts'
 import { startReceiver } from '../helpers/receiver.ts'
 
 const run = promisify(execFile)
-const today = new Date().toISOString().slice(0, 10)
 type Receiver = Awaited<ReturnType<typeof startReceiver>>
 
 describe('reports', () => {
@@ -23,7 +22,11 @@ describe('reports', () => {
   let app: TestApp
   let configPath: string
 
+  let today: string
   before(async () => {
+    // the assertions below are about today's report (and Kiritimati's): all events on one day
+    await clearOfMidnight(['UTC', 'Pacific/Kiritimati'])
+    today = new Date().toISOString().slice(0, 10)
     receiver = await startReceiver()
     const destinations = `
 destinations:
@@ -186,6 +189,7 @@ routes: [ { signals: ["*"], to: [pb, hook] } ]
     await bad('?format=xml', '/query/format')
     await bad('?limit=5', '/query/limit')
     await bad('?tz=Mars%2FOlympus', '/query/tz')
+    await bad('?to=9999-12-31', '/query/to')
     const m = await app.request('GET', '/v1/reports/match-rate?x=1')
     assert.equal(m.status, 400)
     const anon = await fetch(`${app.url}/v1/reports/match-rate`)
@@ -212,6 +216,15 @@ routes: [ { signals: ["*"], to: [pb, hook] } ]
     assert.equal(json.match_rate.checks.length, 2)
     const csv = await cli('--format', 'csv', '--from', today, '--to', today)
     assert.equal(csv.stdout, (await app.get(`/v1/reports/reconciliation?from=${today}&format=csv`)).text)
+    // a path with no database: refused, and nothing is created there
+    const nowhere = join(app.dir, 'nothing-here', 'closeloop.db')
+    const empty = join(app.dir, 'empty.yaml')
+    writeFileSync(empty, `store: { sqlite: ${nowhere} }\n`)
+    await assert.rejects(
+      run(process.execPath, ['src/main.ts', 'report', '--config', empty], { encoding: 'utf8' }),
+      (err: { stderr: string }) => /no database at/.test(err.stderr),
+    )
+    assert.equal(existsSync(join(app.dir, 'nothing-here')), false)
     const ny = JSON.parse((await cli('--format', 'json', '--tz', 'America/New_York')).stdout)
     assert.equal(ny.reconciliation.timezone, 'America/New_York')
     await assert.rejects(cli('--from', 'yesterday'), (err: { code: number; stderr: string }) => {
@@ -226,9 +239,10 @@ describe('match-rate alerts from a running server', () => {
   test('a drop in the store reaches the alert receiver, signed, once', async () => {
     const receiver = await startReceiver()
     const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+    // checks on demand below (the first scheduled one is 30 s away), so the history is written first
     const app = await startApp(`
 observe:
-  match_rate: { check_every_s: 1, min_deliveries: 10 }
+  match_rate: { check_every_s: 3600, min_deliveries: 10 }
   alerts:
     - { url: "${receiver.url}/alerts", secret: "${secret}", allow_private: true }
 `)
@@ -236,6 +250,7 @@ observe:
       // a week of matched conversions, then an hour of unmatched ones
       await deliverAt(app.app.store, Date.now() - 72 * 3_600_000, 30, ['gclid'], { campaign: 'auto' })
       await deliverAt(app.app.store, Date.now() - 3_600_000, 10, [], { campaign: 'auto' })
+      await app.app.matchRates?.check()
       const hit = await eventually(
         () => receiver.received.find((r) => r.url === '/alerts'),
         10_000,
@@ -251,7 +266,8 @@ observe:
         ['auto', 'meta', 0],
       )
       // later checks find the same drop: nothing more is sent
-      await new Promise((r) => setTimeout(r, 2_500))
+      await app.app.matchRates?.check()
+      await app.app.matchRates?.check()
       assert.equal(receiver.received.filter((r) => r.url === '/alerts').length, 1)
     } finally {
       await app.close()

@@ -136,3 +136,18 @@ export function ecapiEvent(over: Record<string, unknown> = {}) {
     ...over,
   }
 }
+
+/**
+ * Waits, if need be, until no midnight of these zones is less than `marginMs` away: a test that ingests
+ * now and then asserts on today's report must not see its events split across two days.
+ */
+export async function clearOfMidnight(zones: string[], marginMs = 30_000): Promise<void> {
+  for (;;) {
+    const soon = zones.some((tz) => {
+      const day = (ms: number) => new Intl.DateTimeFormat('en-CA', { timeZone: tz }).format(new Date(ms))
+      return day(Date.now()) !== day(Date.now() + marginMs)
+    })
+    if (!soon) return
+    await new Promise((r) => setTimeout(r, 1_000))
+  }
+}

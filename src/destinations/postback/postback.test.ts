@@ -38,15 +38,19 @@ describe('postback match keys', () => {
     )
   })
 
-  test('the same click id twice is one key; click time and attribution are not click ids', () => {
+  test('the same click id twice is one key; click time, attribution and browser ids are not click ids', () => {
     assert.deepEqual(
       matchKeysOf({
         gclid: 'g',
         'ext.click_ids.gclid': 'g',
         'ext.click_ids.clicked_at': '1700000000000',
         'ext.click_ids.attribution': 'dni',
+        'ext.click_ids.visitor_id': 'v-1',
+        'ext.click_ids.ga': 'GA1.1.42.1700000000',
+        'ext.click_ids.fbp': 'fb.1.1596403881668.1116446470',
+        'ext.click_ids.irclickid': 'ir-9',
       }),
-      ['gclid'],
+      ['gclid', 'irclickid'],
     )
   })
 

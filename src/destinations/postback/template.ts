@@ -42,7 +42,17 @@ const CLICK_ID_MACROS: ReadonlySet<string> = new Set([
   'msclkid',
   'ttclid',
 ])
-const NOT_CLICK_IDS: ReadonlySet<string> = new Set(['clicked_at', 'attribution'])
+/** Captured beside the click ids but not one: when and how, and browser or analytics ids a network cannot match. */
+const NOT_CLICK_IDS: ReadonlySet<string> = new Set([
+  'clicked_at',
+  'attribution',
+  'visitor_id',
+  'ga',
+  '_ga',
+  'ga_client_id',
+  'fbp',
+  'ttp',
+])
 
 /**
  * The click-id macros a rendered postback filled with a value, sorted: what the network matches the

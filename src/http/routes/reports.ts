@@ -11,7 +11,10 @@ import { requireApiKey } from '../auth.ts'
 import type { HttpDeps } from '../deps.ts'
 import { readQuery } from '../query.ts'
 
-const Day = T.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'a UTC day, YYYY-MM-DD' })
+const Day = T.String({
+  pattern: '^\\d{4}-\\d{2}-\\d{2}$',
+  description: "a day of the report's zone, YYYY-MM-DD",
+})
 const ReconciliationQuery = T.Object(
   {
     from: T.Optional(Day),
