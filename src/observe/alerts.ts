@@ -15,7 +15,7 @@
  *   await alerts.matchRate('dropped', check, { drop: 0.15 })
  */
 import { createHash } from 'node:crypto'
-import type { HttpClient } from '../destinations/http.ts'
+import { classifyHttp, type HttpClient } from '../destinations/http.ts'
 import { signStandardWebhook } from '../destinations/webhook/index.ts'
 import type { Store } from '../store/types.ts'
 import type { MatchRateCheck } from './match-rate.ts'
@@ -87,11 +87,11 @@ export function createAlerts(opts: {
         // a Slack webhook's URL is its secret
         secrets: [target.url, ...(target.secret ? [target.secret] : [])],
       })
-      const status = res.status ?? 0
-      if (status >= 200 && status < 300) return
-      // the SSRF guard's refusal is final; a network error (no status) is not
-      const refused = res.exchange.error?.startsWith('E_SSRF') === true
-      const retryable = !refused && (status === 0 || status === 408 || status === 429 || status >= 500)
+      // the destinations' rule: network errors, 408, 425, 429 and 5xx are worth another attempt; an SSRF
+      // refusal and other answers are final
+      const outcome = classifyHttp(res, t)
+      if (outcome.kind === 'delivered') return
+      const retryable = outcome.kind === 'retry' || outcome.kind === 'throttled'
       if (!retryable || attempt >= delays.length) {
         opts.log.warn(
           { alert: id, status: res.status, error: res.exchange.error, attempts: attempt + 1 },

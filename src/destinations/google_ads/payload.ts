@@ -26,6 +26,7 @@ import {
   googleMoney,
   interleave,
 } from '../google/common.ts'
+import { unique } from '../values.ts'
 
 /** Google's cap on conversions (and adjustments) per upload request. */
 export const ADS_MAX_ROWS = 2000
@@ -231,7 +232,7 @@ export function matchKeysOf(row: ClickConversion | CallConversion): string[] {
   if ('callerId' in row) return row.callerId ? ['caller_id'] : []
   const keys: string[] = (['gclid', 'gbraid', 'wbraid'] as const).filter((k) => row[k])
   for (const id of row.userIdentifiers ?? []) keys.push('hashedEmail' in id ? 'email' : 'phone')
-  return [...new Set(keys)].sort()
+  return unique(keys).sort()
 }
 
 /** Request bodies. `customerId` is bound in the URL path, so it is not repeated in the body. */

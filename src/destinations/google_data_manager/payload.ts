@@ -28,6 +28,7 @@ import {
   isCallSignal,
   rfc3339,
 } from '../google/common.ts'
+import { unique } from '../values.ts'
 
 /** Google's cap on events per `IngestEventsRequest`. */
 export const DM_MAX_EVENTS = 2000
@@ -227,7 +228,7 @@ export function matchKeysOf(event: Pick<DmEvent, 'adIdentifiers' | 'userData'>):
   const keys: string[] = (['gclid', 'gbraid', 'wbraid'] as const).filter((k) => ad[k])
   for (const id of event.userData?.userIdentifiers ?? [])
     keys.push(...Object.keys(id).map((k) => USER_KEYS[k] ?? k))
-  return [...new Set(keys)].sort()
+  return unique(keys).sort()
 }
 
 /** The request-scoped reference of a conversion action's `Destination`. @example destinationReference('123') // 'ca-123' */

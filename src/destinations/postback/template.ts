@@ -7,6 +7,7 @@
  *   render('https://net.example/pb?cid={click_id}&p={payout}', (n) => ({ click_id: 'a b', payout: '12' })[n], 'url')
  *   // 'https://net.example/pb?cid=a%20b&p=12'
  */
+import { unique } from '../values.ts'
 
 export type Encoding = 'url' | 'form' | 'json' | 'raw'
 
@@ -68,5 +69,5 @@ export function matchKeysOf(resolved: Record<string, string | undefined>): strin
     if (nested !== undefined) return nested && !NOT_CLICK_IDS.has(nested) ? [nested] : []
     return CLICK_ID_MACROS.has(macro) ? [macro] : []
   })
-  return [...new Set(keys)].sort()
+  return unique(keys).sort()
 }
