@@ -109,18 +109,33 @@ export function reconcile(
   }
 
   /** Signals derived per day, campaign, name and currency, and those no route sent anywhere. */
-  const derived = new Map<
-    string,
-    { signals: number; value: number; unrouted: number; unroutedValue: number }
-  >()
+  type Derived = Pick<ConversionRow, 'day' | 'campaign' | 'signal' | 'currency' | 'signals' | 'value'> & {
+    unrouted: number
+    unroutedValue: number
+  }
+  const derived = new Map<string, Derived>()
   for (const s of intake.signals) {
-    const k = keyOf(dayOf(s), s.campaign, s.signal, s.currency ?? 'XXX')
-    const d = derived.get(k) ?? { signals: 0, value: 0, unrouted: 0, unroutedValue: 0 }
+    const day = dayOf(s)
+    const currency = s.currency ?? 'XXX'
+    const k = keyOf(day, s.campaign, s.signal, currency)
+    let d = derived.get(k)
+    if (!d) {
+      d = {
+        day,
+        campaign: s.campaign,
+        signal: s.signal,
+        currency,
+        signals: 0,
+        value: 0,
+        unrouted: 0,
+        unroutedValue: 0,
+      }
+      derived.set(k, d)
+    }
     d.signals += s.signals
     d.value += s.value
     d.unrouted += s.unrouted
     d.unroutedValue += s.unroutedValue
-    derived.set(k, d)
   }
 
   const rows = new Map<string, ConversionRow>()
@@ -153,9 +168,9 @@ export function reconcile(
     row.matched += t.matched
   }
   // signals a conditional route (`when:`) or no route at all sent nowhere: a row of their own
-  for (const [k, d] of derived) {
+  for (const d of derived.values()) {
     if (d.unrouted === 0) continue
-    const [day, campaign, signal, currency] = JSON.parse(k) as [string, string | null, string, string]
+    const { day, campaign, signal, currency } = d
     rows.set(keyOf(day, campaign, signal, currency, null), {
       day,
       campaign,

@@ -2,13 +2,14 @@
  * A delivery's match keys as both stores keep them: comma-separated, `''` when the payload carried none,
  * NULL when its destination reports none (or it was not delivered yet). Keys are field names: no commas.
  *
- * @example storedMatchKeys(['em', 'fbc']) // 'em,fbc'; matchKeysFrom('') // []
+ * @example storedMatchKeys(['em', 'fbc']) // 'em,fbc'; matchKeysField('') // { matchKeys: [] }
  */
 export function storedMatchKeys(keys: string[] | undefined): string | null {
   return keys === undefined ? null : keys.join(',')
 }
 
-export function matchKeysFrom(stored: unknown): string[] | undefined {
-  if (typeof stored !== 'string') return undefined
-  return stored === '' ? [] : stored.split(',')
+/** The delivery's `matchKeys` field from its stored column: absent when NULL (nothing reported yet). */
+export function matchKeysField(stored: unknown): { matchKeys?: string[] } {
+  if (typeof stored !== 'string') return {}
+  return { matchKeys: stored === '' ? [] : stored.split(',') }
 }

@@ -5,7 +5,7 @@
 import type pg from 'pg'
 import type { Delivery, Signal } from '../../model/signal.ts'
 import { newId } from '../ids.ts'
-import { matchKeysFrom, storedMatchKeys } from '../match-keys.ts'
+import { matchKeysField, storedMatchKeys } from '../match-keys.ts'
 import { signalFromStored } from '../signal-body.ts'
 import type { AttemptRecord, DeliveryQuery, LeasedJob, LeaseRef, Store } from '../types.ts'
 import type { DbClock } from './clock.ts'
@@ -35,7 +35,7 @@ export const toDelivery = (r: DeliveryRow): Delivery => ({
   dueAt: r.due_at,
   idempotencyKey: r.idempotency_key,
   lastError: r.last_error ?? undefined,
-  ...(r.match_keys == null ? {} : { matchKeys: matchKeysFrom(r.match_keys) }),
+  ...matchKeysField(r.match_keys),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 })

@@ -15,7 +15,7 @@ import type { Subject } from '../../privacy/redact.ts'
 import { likePatterns } from '../../privacy/redact.ts'
 import { mentions, scrubAttempt, scrubDoc, scrubRaw } from '../../privacy/rows.ts'
 import { newId } from '../ids.ts'
-import { matchKeysFrom, storedMatchKeys } from '../match-keys.ts'
+import { matchKeysField, storedMatchKeys } from '../match-keys.ts'
 import { pendingNames } from '../migrations.ts'
 import { memoryRateBuckets } from '../rate-bucket.ts'
 import { signalFromStored, storedSignal } from '../signal-body.ts'
@@ -444,7 +444,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     dueAt: Number(r.due_at),
     idempotencyKey: String(r.idempotency_key),
     lastError: r.last_error === null ? undefined : String(r.last_error),
-    ...(r.match_keys == null ? {} : { matchKeys: matchKeysFrom(r.match_keys) }),
+    ...matchKeysField(r.match_keys),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   })
