@@ -3,11 +3,10 @@
  * week with the click ids, then a day without), checks at a fixed `now`, gauges read from the registry.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { deliverAt } from '../../test/helpers/deliveries.ts'
+import { tempSqliteStore } from '../../test/helpers/sqlite.ts'
 import { openSqliteStore } from '../store/sqlite/index.ts'
 import type { Store } from '../store/types.ts'
 import { claimInStore } from './alerts.ts'
@@ -23,15 +22,11 @@ const deliver = (store: Store, at: number, count: number, keys: string[]) =>
 describe('match-rate watch', () => {
   let dir: string
   let store: Store
+  let cleanup: () => Promise<void>
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'closeloop-match-'))
-    store = openSqliteStore(join(dir, 'watch.db'))
-    await store.migrate()
+    ;({ dir, store, cleanup } = await tempSqliteStore('closeloop-match-', 'watch.db'))
   })
-  after(async () => {
-    await store.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  after(() => cleanup())
 
   test('a drop alerts once, in the log and the gauges; recovery is logged once too', async () => {
     // baseline: 3 days ago, 40 of 40 with a click id; today: 5 of 25

@@ -3,12 +3,9 @@
  * recent hours (and the ones that settled since) after the first call.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { deliverAt } from '../../test/helpers/deliveries.ts'
-import { openSqliteStore } from '../store/sqlite/index.ts'
+import { tempSqliteStore } from '../../test/helpers/sqlite.ts'
 import { HOUR_MS } from '../store/tallies.ts'
 import type { DeliveryTally, Store, TimeRange } from '../store/types.ts'
 import { matchRateWindows } from './match-rate.ts'
@@ -20,18 +17,13 @@ const key = (r: DeliveryTally) => JSON.stringify(r)
 const sorted = (rows: DeliveryTally[]) => rows.map(key).sort()
 
 describe('tally cache', () => {
-  let dir: string
   let store: Store
+  let cleanup: () => Promise<void>
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'closeloop-tallies-'))
-    store = openSqliteStore(join(dir, 'cache.db'))
-    await store.migrate()
+    ;({ store, cleanup } = await tempSqliteStore('closeloop-tallies-', 'cache.db'))
     for (let d = 9; d >= 0; d--) await deliverAt(store, T - d * DAY - 5 * HOUR_MS, 3, d % 2 ? ['fbc'] : [])
   })
-  after(async () => {
-    await store.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  after(() => cleanup())
 
   test('same tallies as the store, reading only recent and newly settled hours after the first call', async () => {
     const reads: TimeRange[] = []

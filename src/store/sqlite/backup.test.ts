@@ -3,11 +3,11 @@
  * and opens as a store; a target that exists is refused, and a failure leaves no file behind.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { deliverAt } from '../../../test/helpers/deliveries.ts'
+import { tempSqliteStore } from '../../../test/helpers/sqlite.ts'
 import type { Store } from '../types.ts'
 import { backupSqlite } from './backup.ts'
 import { openSqliteStore } from './index.ts'
@@ -15,16 +15,12 @@ import { openSqliteStore } from './index.ts'
 describe('SQLite backup', () => {
   let dir: string
   let store: Store
+  let cleanup: () => Promise<void>
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'closeloop-backup-'))
-    store = openSqliteStore(join(dir, 'live.db'))
-    await store.migrate()
+    ;({ dir, store, cleanup } = await tempSqliteStore('closeloop-backup-', 'live.db'))
     await deliverAt(store, Date.now(), 500, ['gclid'], { campaign: 'ny' })
   })
-  after(async () => {
-    await store.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  after(() => cleanup())
 
   test('a consistent copy of a store being written, which opens as a store', async () => {
     // the writer commits batches of 50 before and after the copy (the CLI's copy beside a running server,
