@@ -5,13 +5,44 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import { appError } from '../model/errors.ts'
-import { errorHandler, sendError } from './errors.ts'
+import { clientErrorHandler, errorHandler, sendError, toAppError } from './errors.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The body exactly as received (UTF-8), for the raw-input record and signature checks. */
     rawBody?: string
   }
+}
+
+/** `\uD800`–`\uDFFF` in the text: JSON can spell a surrogate alone, which decoding bytes never gives. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/
+const mayHoldLoneSurrogates = (text: string) => text.includes('\\u') && SURROGATE_ESCAPE.test(text)
+
+/**
+ * The parsed body with every unpaired surrogate, in values and keys, replaced by U+FFFD, as undecodable bytes
+ * are. Such a string is not Unicode: PostgreSQL's jsonb refuses it, a hash of it depends on how it is encoded,
+ * and a platform may reject the whole batch it travels in. Iterative, so no nesting depth overflows the stack.
+ *
+ * @example
+ *   wellFormed(JSON.parse('{"city":"New York\\ud800"}')) // { city: 'New York\uFFFD' }
+ */
+export function wellFormed(body: unknown): unknown {
+  // defined rather than assigned: JSON.parse made every key an own data property, `__proto__` included
+  const define = (o: object, key: string, value: unknown) =>
+    Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true })
+  const root = { body }
+  const stack: object[] = [root]
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    for (const [key, v] of Object.entries(node)) {
+      if (typeof v === 'object' && v !== null) stack.push(v)
+      else if (typeof v === 'string' && !v.isWellFormed()) define(node, key, v.toWellFormed())
+      if (!key.isWellFormed()) {
+        define(node, key.toWellFormed(), (node as Record<string, unknown>)[key])
+        delete (node as Record<string, unknown>)[key]
+      }
+    }
+  }
+  return root.body
 }
 
 export function createServer(opts: {
@@ -27,6 +58,9 @@ export function createServer(opts: {
     // call platforms put ids in paths; keep routing strict and predictable
     routerOptions: { ignoreTrailingSlash: true },
     return503OnClosing: true,
+    // URLs the router cannot decode, and over-long path segments, answer in the catalogue's shape
+    frameworkErrors: (err, _req, reply) => sendError(reply, toAppError(err)),
+    clientErrorHandler,
   })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser(
@@ -44,8 +78,9 @@ export function createServer(opts: {
         done(null, undefined)
         return
       }
+      let parsed: unknown
       try {
-        done(null, JSON.parse(text))
+        parsed = JSON.parse(text)
       } catch (err) {
         done(
           appError(
@@ -55,7 +90,9 @@ export function createServer(opts: {
           ),
           undefined,
         )
+        return
       }
+      done(null, mayHoldLoneSurrogates(text) ? wellFormed(parsed) : parsed)
     },
   )
   // any other declared type is refused with 415 (fastify raises FST_ERR_CTP_INVALID_MEDIA_TYPE)

@@ -77,13 +77,17 @@ export function param(v: string): string {
   return v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v
 }
 
-// an escaped NUL (`\u0000` preceded by an even number of backslashes): jsonb rejects it
-const JSON_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g
+/**
+ * Escapes jsonb rejects, each preceded by an even number of backslashes (so it is an escape, not text): a NUL,
+ * and a surrogate. `JSON.stringify` escapes a surrogate only when it is unpaired (a pair is written as the
+ * character itself), and jsonb refuses an unpaired one ("Unicode low surrogate must follow a high surrogate").
+ */
+const JSONB_REFUSES = /(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g
 
-/** A document for a jsonb column, NUL escapes replaced by U+FFFD (jsonb cannot store NUL). */
+/** A document for a jsonb column, with NULs and unpaired surrogates replaced by U+FFFD. */
 export function json(v: unknown): string {
   const s = JSON.stringify(v)
-  return s.includes('\\u0000') ? s.replace(JSON_NUL, '$1\\ufffd') : s
+  return s.includes('\\u') ? s.replace(JSONB_REFUSES, '$1\\ufffd') : s
 }
 
 function clean(params: Param[] | undefined): Param[] | undefined {

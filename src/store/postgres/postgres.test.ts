@@ -544,9 +544,13 @@ describe('PostgreSQL store', () => {
     }
   })
 
-  test('text PostgreSQL cannot hold (NUL) is stored as U+FFFD instead of failing the request', async () => {
+  test('text PostgreSQL cannot hold (NUL, an unpaired surrogate) is stored as U+FFFD instead of failing the request', async () => {
     const key = `ecapi:acme:nul\u0000${uid('k')}`
-    const ev = ecapi({ id: 'a\u0000b', custom_event: 'back\\u0000slash' })
+    const ev = ecapi({
+      id: 'a\u0000b',
+      custom_event: 'back\\u0000slash',
+      properties: { ext: { lone: 'x\ud800y', pair: '🙂', tail: 'z\udfff', escaped: 'back\\ud800slash' } },
+    })
     const r = await a.ingest(
       {
         ...req([to([], { event: ev, dedupKey: key })]),
@@ -559,6 +563,13 @@ describe('PostgreSQL store', () => {
     // a literal backslash-u-0000 in the text is not a NUL and survives unchanged
     assert.equal(t.event.event.custom_event, 'back\\u0000slash')
     assert.equal(t.raw?.body, 'x\uFFFDy')
+    // jsonb refuses an unpaired surrogate escape; a pair is stored as it came
+    assert.deepEqual(t.event.event.properties?.ext, {
+      lone: 'x\uFFFDy',
+      pair: '🙂',
+      tail: 'z\uFFFD',
+      escaped: 'back\\ud800slash',
+    })
   })
 })
 
