@@ -121,6 +121,45 @@ describe('redactor: retain mode (retention)', () => {
     assert.match(junk.body, /^\[scrubbed: unparseable body, 23 bytes, sha256 [0-9a-f]{64}\]$/)
   })
 
+  test('a long batch is redacted event by event: each with its own values, its canonical event and the row’s', () => {
+    const phone = (i: number) => `+1212555${String(1000 + i)}`
+    const events = Array.from({ length: 40 }, (_, i) => ({
+      id: `e${i}`,
+      user_data: { email_address: `u${i}@example.com`, event_ip_address: `198.51.100.${i}` },
+      // free text: the address this event came from, and the number only its canonical event names
+      properties: {
+        note: `from 198.51.100.${i} via 203.0.113.250, call 212 555 ${1000 + i}`,
+        page_url: `https://x.test/?m=u${i}%40example.com`,
+      },
+    }))
+    const canonical = events.map((e, i) => ({ id: e.id, user_data: { phone_numbers: [phone(i)] } }))
+    const body = JSON.stringify({ events, agent: 'crm-sync 203.0.113.250', client_ip: '203.0.113.250' })
+    const out = JSON.parse(scrubRaw({ body, headers: {}, result: null }, canonical).body)
+    for (let i = 0; i < 40; i++) {
+      const e = out.events[i]
+      assert.equal(e.user_data.email_address, sha256Hex(`u${i}@example.com`))
+      assert.equal(e.user_data.event_ip_address, undefined)
+      assert.equal(e.properties.note, `from [redacted] via [redacted], call ${sha256Hex(phone(i))}`)
+      assert.equal(e.properties.page_url, `https://x.test/?m=${sha256Hex(`u${i}@example.com`)}`)
+    }
+    // the row's own fields outside the batch are redacted as before
+    assert.equal(out.agent, 'crm-sync [redacted]')
+  })
+
+  test('thousands of values in one record: each field still hashed; free text by the generic passes past the cap', () => {
+    const emails = Array.from({ length: 2000 }, (_, i) => `p${i}@example.com`)
+    const doc = { email_address: emails, notes: emails.map((e) => `write to ${e}`) }
+    const out = redactor({ context: [doc] }).json(doc) as typeof doc
+    assert.deepEqual(
+      out.email_address,
+      emails.map((e) => sha256Hex(e)),
+    )
+    assert.deepEqual(
+      out.notes,
+      emails.map((e) => `write to ${sha256Hex(e)}`),
+    )
+  })
+
   test('an attempt is scrubbed knowing the signal it sent', () => {
     const next = scrubAttempt(
       {

@@ -23,7 +23,14 @@ export interface RawColumns {
  * @example scrubRaw({ body: 'From=%2B12125550000', headers: {}, result: null }, []).body // 'From=7c8d08bf…'
  */
 export function scrubRaw(row: RawColumns, events: unknown[], subject?: Subject): RawColumns {
-  const r = redactor({ context: [row.body, row.headers, row.result, ...events], subject })
+  // in a long batch each element is redacted on its own (redact.ts), with the canonical event read from it
+  const byId = new Map<unknown, unknown>()
+  for (const e of events) if (typeof e === 'object' && e !== null && 'id' in e) byId.set(e.id, e)
+  const r = redactor({
+    context: [row.body, row.headers, row.result, events],
+    subject,
+    scope: (element) => (byId.has(element.id) ? [byId.get(element.id)] : []),
+  })
   return {
     body: r.rawBody(row.body, row.contentType ?? undefined),
     contentType: row.contentType,
