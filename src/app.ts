@@ -12,6 +12,7 @@ import { createEngine, type EngineDestination } from './delivery/engine.ts'
 import type { CommonDestinationConfig, DestinationContext } from './destinations/contract.ts'
 import { createHttpClient, type HttpClient } from './destinations/http.ts'
 import { DESTINATIONS } from './destinations/registry.ts'
+import { unauthenticatedBody } from './http/auth.ts'
 import type { HttpDeps } from './http/deps.ts'
 import { registerClickRoutes } from './http/routes/clicks.ts'
 import { registerEventRoutes } from './http/routes/events.ts'
@@ -187,7 +188,13 @@ export async function createApp(opts: AppOptions) {
       for (const reason of res.holdbacks ?? []) metrics.holdbacks.inc({ reason })
       return res
     },
-    recordRefusal: (raw) => store.recordRaw(raw),
+    // refused before anyone was authenticated: kept short (auth.ts, unauthenticatedBody)
+    recordRefusal: (raw) =>
+      store.recordRaw(
+        raw.status === 401 || raw.status === 403 || raw.status === 404
+          ? { ...raw, body: unauthenticatedBody(raw.body) }
+          : raw,
+      ),
     matchRate: (now) => matchRateReport(store, config.observe.match_rate, now, matchTallies),
     ready: () => storeReady,
   }

@@ -41,12 +41,47 @@ export function requireApiKey(req: FastifyRequest, keys: readonly string[]): voi
   if (!matchesAny(candidate, keys)) throw appError('E_AUTH_INVALID', 'invalid API key')
 }
 
-/** Request headers as stored with a raw input: credentials and cookies removed. */
+/**
+ * Headers that carry a credential: API keys, source tokens (`X-Closeloop-Token` or a source's own header),
+ * signatures (a stored signature is a replayable one) and cookies.
+ */
+const CREDENTIAL_HEADER = /^(authorization|cookie|proxy-authorization)$|token|signature|secret|api-?key/i
+
+/** Request headers as stored with a raw input: credentials and cookies redacted. */
 export function storableHeaders(headers: FastifyRequest['headers']): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(headers)) {
     if (v === undefined) continue
-    out[k] = /^(authorization|cookie|x-api-key|proxy-authorization)$/i.test(k) ? '[redacted]' : String(v)
+    out[k] = CREDENTIAL_HEADER.test(k) ? '[redacted]' : String(v)
   }
   return out
+}
+
+// a source token given as a query or form parameter (postback sources' `token`)
+const TOKEN_PARAM = /(^|[?&])(token=)[^&#]*/gi
+
+/**
+ * A request URL or form body as stored: a `token` parameter's value redacted.
+ *
+ * @example storableForm('/v1/sources/cc/postback?token=s3cret&call_id=CA1') // '…?token=[redacted]&call_id=CA1'
+ */
+export function storableForm(text: string): string {
+  return text.replace(TOKEN_PARAM, '$1$2[redacted]')
+}
+
+/** What is kept of a refused request's body before it was authenticated: enough to see what it was. */
+export const UNAUTHENTICATED_BODY_CHARS = 4096
+
+/**
+ * The body to store for a request refused before anyone was authenticated (401, 403, 404): its first 4 KiB
+ * and a note of its size and hash. Anyone can send those, so storing them whole let anyone fill the disk
+ * (1 MiB each) and, at retention, hand the redactor a body of their choosing.
+ *
+ * @example unauthenticatedBody('x'.repeat(10_000)) // 'xxxx…[truncated: 10000 bytes, sha256 …]'
+ */
+export function unauthenticatedBody(body: string): string {
+  if (body.length <= UNAUTHENTICATED_BODY_CHARS) return body
+  const bytes = Buffer.byteLength(body)
+  const kept = body.slice(0, UNAUTHENTICATED_BODY_CHARS).toWellFormed()
+  return `${kept}…[truncated: ${bytes} bytes, sha256 ${hash('sha256', body)}]`
 }

@@ -314,6 +314,48 @@ describe('a phone call through the whole pipeline', () => {
     const byStatus = Object.fromEntries(stored.map((r) => [r.status, r.n]))
     assert.ok(byStatus[401] >= 4 && byStatus[400] >= 2 && byStatus[404] >= 2, JSON.stringify(byStatus))
   })
+
+  test('stored raw inputs hold no source credential, and an unauthenticated body is kept short', async () => {
+    const call = callId('cred')
+    const pb = await app.request(
+      'GET',
+      `/v1/sources/cc/postback?token=${PB_TOKEN}&call_id=${call}&disposition=Sale&value=10`,
+      undefined,
+      { authorization: '' },
+    )
+    assert.equal(pb.status, 200, pb.text)
+    const hook = await app.request(
+      'POST',
+      '/v1/sources/ringba/webhook',
+      { event: 'completed', inboundCallId: `RGB${call}`, inboundPhoneNumber: '+12125550100' },
+      { 'x-closeloop-token': 'ringba-secret-123', authorization: '' },
+    )
+    assert.equal(hook.status, 200, hook.text)
+    const big = JSON.stringify({ call, pad: 'x'.repeat(500_000) })
+    const refused = await app.request('POST', '/v1/sources/ringba/webhook', big, {
+      'content-type': 'application/json',
+      'x-closeloop-token': 'wrong-token',
+      authorization: '',
+    })
+    assert.equal(refused.status, 401)
+
+    const db = new DatabaseSync(join(app.dir, 'closeloop.db'), { readOnly: true })
+    const rows = db
+      .prepare("SELECT status, headers, body FROM raw_inputs WHERE body LIKE '%' || ? || '%'")
+      .all(call) as Array<{ status: number | null; headers: string; body: string }>
+    db.close()
+    assert.equal(rows.length, 3, JSON.stringify(rows.map((r) => r.status)))
+    for (const r of rows) {
+      for (const secret of [PB_TOKEN, 'ringba-secret-123', 'wrong-token'])
+        assert.ok(
+          !`${r.headers}${r.body}`.includes(secret),
+          `${secret} stored: ${r.headers} ${r.body.slice(0, 200)}`,
+        )
+    }
+    const stored = rows.find((r) => r.status === 401)
+    assert.ok(stored && stored.body.length < 4_300, `refused body stored at ${stored?.body.length} chars`)
+    assert.match(stored.body, /…\[truncated: 500\d{3} bytes, sha256 [0-9a-f]{64}\]$/)
+  })
 })
 
 describe('durable qualified-call timer', () => {
