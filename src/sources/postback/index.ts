@@ -8,7 +8,8 @@
  * `params` (`{ call_id: "subid | call_uuid" }`).
  *
  * Auth, all configured checks must pass: a token (`X-Closeloop-Token`, `Authorization: Bearer`, or a `token`
- * parameter), an HMAC of the raw body (or, for GET, the raw query string) in a header, an IP allowlist.
+ * parameter), an HMAC of the raw body (or, for GET, the raw query string) in a header, an IP allowlist. With
+ * an HMAC, a POST's fields come from its body alone.
  * A source with none of the three refuses every request: a postback URL alone is forgeable
  * (telephony-and-postbacks.md §4, Prosper202).
  *
@@ -75,12 +76,22 @@ export type PostbackSourceConfig = Static<typeof PostbackSourceConfig> & CommonS
 /** Longest identifier or label kept; the model caps call ids and dispositions at 255. */
 const MAX_TEXT = 255
 
-/** Query and body parameters in one map; body wins, the query fills gaps (a token in the URL, data in the body). */
-function collect(req: SourceRequest): Obj {
+/**
+ * Query and body parameters in one map; body wins, the query fills gaps (a token in the URL, data in the body).
+ * A signed POST (`hmac_secret`) is read from its body alone: the signature covers the body, not the URL, and
+ * a captured signed body re-sent with `?value=250000&gclid=…` must not gain those fields.
+ */
+function collect(req: SourceRequest, signed: boolean): Obj {
   const out: Obj = Object.create(null)
-  if (req.method === 'POST' && req.body !== undefined && req.body !== null && req.body !== '') {
+  const hasBody = req.body !== undefined && req.body !== null && req.body !== ''
+  if (req.method === 'POST' && hasBody) {
     if (!isObj(req.body)) throw invalid('/', 'expected an object (form fields or a JSON object)')
     for (const [k, v] of Object.entries(req.body)) out[k] = v
+  }
+  if (signed && req.method === 'POST') {
+    if (!hasBody)
+      throw invalid('/', 'a signed POST carries its fields in the body (the signature covers only the body)')
+    return out
   }
   for (const [k, v] of Object.entries(req.query ?? {})) if (!(k in out)) out[k] = v
   return out
@@ -253,6 +264,8 @@ export const postbackSource: SourceDefinition<typeof PostbackSourceConfig> = {
   secrets: ['token', 'hmac_secret'],
   read(req, config, name) {
     authenticate(req, config)
-    return [mapPostback(collect(req), config, name, Math.floor(req.now / 1000))]
+    return [
+      mapPostback(collect(req, config.hmac_secret !== undefined), config, name, Math.floor(req.now / 1000)),
+    ]
   },
 }

@@ -277,6 +277,32 @@ describe('postback source: authentication', () => {
     )
   })
 
+  test('a signed POST is read from its body alone: the unsigned query adds nothing; an empty body is refused', () => {
+    const secret = 'hmac-secret-0123456789abcdef'
+    const cfg: PostbackSourceConfig = { type: 'postback', hmac_secret: secret }
+    const body = { call_id: 'CA1', payout: 5 }
+    const sig = createHmac('sha256', secret).update(JSON.stringify(body)).digest('hex')
+    const replayed = {
+      ...postJson(body, { 'x-closeloop-signature': sig }),
+      url: '/v1/sources/cc/postback?disposition=Sale&value=250000&gclid=ATTACKER',
+      query: { disposition: 'Sale', value: '250000', gclid: 'ATTACKER' },
+    }
+    const [event] = read(replayed, cfg)
+    assert.equal(event.value, undefined)
+    assert.equal(event.ext?.call?.disposition, undefined)
+    assert.equal(event.ext?.click_ids, undefined)
+    const emptySig = createHmac('sha256', secret).update('').digest('hex')
+    rejects(
+      () =>
+        read(
+          { ...replayed, body: undefined, rawBody: '', headers: { 'x-closeloop-signature': emptySig } },
+          cfg,
+        ),
+      'E_INPUT_INVALID',
+      '/',
+    )
+  })
+
   test('token and HMAC together: both required', () => {
     const secret = 'hmac-secret-0123456789abcdef'
     const cfg = { ...config, hmac_secret: secret }

@@ -100,6 +100,9 @@ function authMode(config: WebhookSourceConfig, preset: Preset | undefined): 'tok
   return config.auth ?? preset?.auth.mode ?? 'token'
 }
 
+const signedByHmac = (config: WebhookSourceConfig, preset: Preset | undefined) =>
+  authMode(config, preset) === 'hmac' && config.secret !== undefined
+
 function authenticate(req: SourceRequest, config: WebhookSourceConfig, preset: Preset | undefined): void {
   checkSourceIp(req.remoteIp, config.allow_ips)
   const mode = authMode(config, preset)
@@ -131,9 +134,15 @@ function authenticate(req: SourceRequest, config: WebhookSourceConfig, preset: P
     )
 }
 
-/** The payload root: the body object for POST, the query for GET or an empty POST. */
-function payloadRoot(req: SourceRequest): unknown {
+/**
+ * The payload root: the body object for POST, the query for GET or an empty POST. A signed (HMAC) POST must
+ * carry its payload in the body: its signature covers the body only, and an empty body's signature (the HMAC
+ * of '') once captured would sign any query.
+ */
+function payloadRoot(req: SourceRequest, signed: boolean): unknown {
   const empty = req.body === undefined || req.body === null || req.body === ''
+  if (signed && req.method === 'POST' && empty)
+    throw invalid('/', 'a signed POST carries its payload in the body (the signature covers only the body)')
   if (req.method === 'GET' || empty) return req.query ?? {}
   if (!isObj(req.body)) throw invalid('/', 'expected an object (one call per request)')
   return req.body
@@ -223,7 +232,11 @@ export const webhookSource: SourceDefinition<typeof WebhookSourceConfig> = {
     const map = mergeMaps(preset?.map, config.map)
     const mapped = applyFieldMap(
       map,
-      { root: payloadRoot(req), query: req.query ?? {}, headers: req.headers ?? {} },
+      {
+        root: payloadRoot(req, signedByHmac(config, preset)),
+        query: req.query ?? {},
+        headers: req.headers ?? {},
+      },
       { region: config.default_region ?? 'US' },
     )
     preset?.refine?.(mapped)

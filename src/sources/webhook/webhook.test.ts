@@ -465,6 +465,30 @@ describe('webhook source: generic map', () => {
     )
   })
 
+  test('a signed POST with an empty body is refused: the HMAC of nothing would sign any query', () => {
+    const hcfg: WebhookSourceConfig = { ...cfg, auth: 'hmac' }
+    const sig = createHmac('sha256', SECRET).update('').digest('hex')
+    rejects(
+      () =>
+        read(
+          post(undefined, {
+            raw: '',
+            headers: { 'x-closeloop-signature': sig },
+            query: { callId: 'X4', event: 'completed', hasConverted: 'true' },
+          }),
+          hcfg,
+        ),
+      'E_INPUT_INVALID',
+      '/',
+    )
+    // a token-authenticated source may still send its payload as the query of an empty POST
+    const q = { callId: 'X5' }
+    assert.equal(
+      read(post(undefined, { raw: '', query: q, headers: { 'x-closeloop-token': SECRET } }), cfg).length,
+      1,
+    )
+  })
+
   test('checkWebhookConfig reports what the schema cannot', () => {
     assert.deepEqual(checkWebhookConfig({ type: 'webhook', preset: 'ringba', secret: SECRET }), [])
     assert.equal(checkWebhookConfig({ type: 'webhook' }).length, 2)
