@@ -76,5 +76,7 @@ const clampRetryAfter = (ms: number, policy: RetryPolicy) =>
   Math.min(Math.max(ms, 0), policy.maxRetryAfterS * 1000)
 
 function describe(o: Outcome): string {
-  return [o.code, o.message].filter(Boolean).join(': ').slice(0, 500) || o.kind
+  // an exchange error already leads with its code (`E_SSRF: … resolves to private address …`): say it once
+  const saysCode = o.code && o.message && (o.message === o.code || o.message.startsWith(`${o.code}:`))
+  return [saysCode ? undefined : o.code, o.message].filter(Boolean).join(': ').slice(0, 500) || o.kind
 }

@@ -1,7 +1,8 @@
 /**
  * Which addresses an outbound delivery may not reach unless the destination says `allow_private: true`:
- * loopback, RFC 1918, link-local (cloud metadata), CGNAT, unique-local IPv6, unspecified, multicast and
- * reserved ranges, and the IPv4-mapped IPv6 forms of all of them (delivery-reliability.md §10).
+ * loopback, RFC 1918, link-local (cloud metadata), CGNAT, unique-local and site-local IPv6, unspecified,
+ * multicast and reserved ranges, the IPv4-mapped IPv6 forms of all of them (delivery-reliability.md §10),
+ * and the IPv6 prefixes that carry an IPv4 address inside them.
  */
 import { BlockList, isIPv4 } from 'node:net'
 
@@ -20,13 +21,19 @@ for (const [net, prefix] of [
   ['240.0.0.0', 4],
 ] as const)
   blocked.addSubnet(net, prefix, 'ipv4')
+// Prefixes that embed an IPv4 address (IPv4-compatible, IPv4-translated, 6to4, NAT64) are blocked whole
+// rather than by the embedded address: a host that routes them can reach 127.0.0.1 or 10.x through them,
+// and no destination API is published on such an address.
 for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
+  ['::', 96], // unspecified, loopback and the deprecated IPv4-compatible ::a.b.c.d
+  ['::ffff:0:0:0', 96], // IPv4-translated (SIIT, RFC 6145)
+  ['64:ff9b::', 96], // NAT64 well-known prefix (RFC 6052)
+  ['64:ff9b:1::', 48], // NAT64 local-use prefix (RFC 8215)
+  ['2002::', 16], // 6to4 (RFC 3056)
   ['fc00::', 7],
   ['fe80::', 10],
+  ['fec0::', 10], // deprecated site-local (RFC 3879), still routed on some internal networks
   ['ff00::', 8],
-  ['64:ff9b::', 96],
 ] as const)
   blocked.addSubnet(net, prefix, 'ipv6')
 

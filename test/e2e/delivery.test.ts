@@ -17,6 +17,7 @@ type Trace = {
     status: string
     attempts: number
     destination: string
+    lastError?: string
     attemptLog: Array<{
       outcome: string
       code?: string
@@ -389,9 +390,44 @@ routes: [ { signals: ["*"], to: [guarded, tune] } ]
       const t = await settled(app, id, 'dead')
       const guarded = t.deliveries.find((d) => d.destination === 'guarded')!
       assert.equal(guarded.attemptLog[0].code, 'E_SSRF')
+      assert.match(guarded.lastError ?? '', /^E_SSRF: 127\.0\.0\.1 is a private or loopback address/)
+      assert.doesNotMatch(guarded.lastError ?? '', /E_SSRF: E_SSRF/, 'the code is said once')
       const tune = t.deliveries.find((d) => d.destination === 'tune')!
       assert.equal(tune.attemptLog[0].code, 'E_POSTBACK_REJECTED')
       assert.equal(receiver.received.filter((r) => r.url.startsWith('/pb')).length, 0)
+    } finally {
+      await app.close()
+      await receiver.close()
+    }
+  })
+
+  test('IPv6 addresses that carry an IPv4 one (compatible, 6to4, NAT64) and site-local are refused too', async () => {
+    const receiver = await startReceiver()
+    const port = new URL(receiver.url).port
+    const literals = {
+      compat: '[::7f00:1]',
+      translated: '[::ffff:0:7f00:1]',
+      sixto4: '[2002:7f00:1::1]',
+      nat64: '[64:ff9b::a9fe:a9fe]',
+      nat64local: '[64:ff9b:1::a00:1]',
+      sitelocal: '[fec0::1]',
+    }
+    const app = await startApp(`
+destinations:
+${Object.entries(literals)
+  .map(([name, host]) => `  ${name}: { type: postback, url: "http://${host}:${port}/pb" }`)
+  .join('\n')}
+routes: [ { signals: ["*"], to: [${Object.keys(literals).join(', ')}] } ]
+`)
+    try {
+      const t = await settled(app, await ingestOne(app), 'dead')
+      assert.deepEqual(
+        t.deliveries.map((d) => [d.destination, d.attemptLog[0].code]).sort(),
+        Object.keys(literals)
+          .map((name) => [name, 'E_SSRF'])
+          .sort(),
+      )
+      assert.equal(receiver.received.length, 0)
     } finally {
       await app.close()
       await receiver.close()
