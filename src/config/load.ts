@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs'
 import { Type as T, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
+import { whsecProblem } from '../destinations/webhook/index.ts'
 import { validTimeZone } from '../model/time-zone.ts'
 import { pointerToDotted, validator } from '../model/validate.ts'
 import { type CallRules, compileCallRules } from '../pipeline/calls/index.ts'
@@ -197,6 +198,8 @@ export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Reg
   base.observe.alerts.forEach((a, i) => {
     if (a.format === 'standard_webhooks' && !a.secret)
       errors.push(`observe.alerts.${i}.secret: required for format standard_webhooks (whsec_…)`)
+    const weak = a.secret ? whsecProblem(a.secret) : undefined
+    if (weak) errors.push(`observe.alerts.${i}.secret: ${weak}`)
     // a Slack webhook's URL is its credential
     secrets.push(...(a.format === 'slack' ? [a.url] : []), ...(a.secret ? [a.secret] : []))
   })

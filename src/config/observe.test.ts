@@ -67,4 +67,25 @@ describe('config: observe', () => {
       /observe\.alerts\.0\.url/,
     )
   })
+
+  test('a weak alert secret is refused: empty, not base64, or under 24 bytes; the secret is never quoted', () => {
+    const errs = (secret: string) =>
+      readConfig(`observe: { alerts: [ { url: "https://ops.example/hook", secret: "${secret}" } ] }\n`, {})
+        .errors
+    const rule =
+      /^observe\.alerts\.0\.secret: must be whsec_ followed by the base64 of at least 24 random bytes/
+    for (const [secret, why] of [
+      ['whsec_', /got 0 bytes/],
+      ['whsec_not-base64!!', /not valid base64/],
+      ['whsec_c2hvcnQta2V5', /got 9 bytes/],
+      ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS', /not valid base64/],
+    ] as const) {
+      const e = errs(secret)
+      assert.equal(e.length, 1, `${secret}: ${e.join('; ')}`)
+      assert.match(e[0], rule)
+      assert.match(e[0], why)
+      assert.ok(secret === 'whsec_' || !e[0].includes(secret.slice(6)), 'the secret is not in the message')
+    }
+    assert.deepEqual(errs('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'), [])
+  })
 })

@@ -164,7 +164,7 @@ export const RootConfig = T.Object(
               format: T.Union([T.Literal('standard_webhooks'), T.Literal('slack')], {
                 default: 'standard_webhooks',
               }),
-              /** `whsec_…`, required for `standard_webhooks`. */
+              /** `whsec_` + base64 of 24+ random bytes (checked in load.ts), required for `standard_webhooks`. */
               secret: T.Optional(T.String({ pattern: '^whsec_' })),
               allow_private: T.Boolean({ default: false }),
             },

@@ -52,6 +52,8 @@ export interface DestinationDefinition<S extends TObject = TObject> {
   defaults: DestinationDefaults
   /** Field names in this config that are secrets: never printed, redacted from exchanges. */
   secrets?: string[]
+  /** Checks the schema cannot express; each message starts with the field name (`secret: …`). */
+  check?(config: Static<S> & CommonDestinationConfig): string[]
   /** Whose consent rules apply (TCF vendor, LDU): the engine hands the destination that decision. Default partner. */
   audience?: ConsentAudience
   create(name: string, config: Static<S> & CommonDestinationConfig): Destination

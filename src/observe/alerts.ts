@@ -23,7 +23,7 @@ import type { MatchRateCheck } from './match-rate.ts'
 export interface AlertTarget {
   url: string
   format: 'standard_webhooks' | 'slack'
-  /** `whsec_…`: required for `standard_webhooks`. */
+  /** `whsec_` + base64 of 24+ random bytes: required for `standard_webhooks`. */
   secret?: string
   /** The receiver may be on a private or loopback address (tests, an internal incident tool). */
   allow_private?: boolean

@@ -23,7 +23,10 @@ const PostbackConfig = T.Object({
   /** POST body: a template in the chosen encoding; default none (parameters in the URL). */
   body: T.Optional(T.Union([T.String(), T.Record(T.String(), T.String())])),
   body_type: T.Union([T.Literal('form'), T.Literal('json')], { default: 'form' }),
+  /** Extra request headers; their values are treated as credentials (redacted in the attempt log). */
   headers: T.Optional(T.Record(T.String(), T.String())),
+  /** Query parameters of `url` whose values are credentials (`key`, `token`): redacted in the attempt log. */
+  secret_params: T.Optional(T.Array(T.String({ minLength: 1, maxLength: 128 }), { maxItems: 32 })),
   /** Signal name (or glob-free name) → the status value this network expects. */
   status_map: T.Optional(T.Record(T.String(), T.String())),
   missing: T.Union([T.Literal('empty'), T.Literal('fail')], { default: 'empty' }),
@@ -50,12 +53,17 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
   configSchema: PostbackConfig,
   // one conversion per request is the postback convention; 30 s is what affiliate receivers expect
   defaults: { batchSize: 1, concurrency: 8, timeoutMs: 30_000 },
+  // nested (signature.secret, header values, query parameters): passed per request below instead
   secrets: [],
   create(_name, config) {
     const success = config.success
     const okBody = success?.body_matches ? new RegExp(success.body_matches) : undefined
     const badBody = success?.body_not_matches ? new RegExp(success.body_not_matches) : undefined
-    const secrets = config.signature ? [config.signature.secret] : []
+    // a network's own credentials travel in custom headers (X-Network-Token) and the URL (key=…)
+    const secrets = [
+      ...(config.signature ? [config.signature.secret] : []),
+      ...Object.values(config.headers ?? {}),
+    ]
 
     function statusFor(signalName: string, disposition: string | undefined): string | undefined {
       const map = config.status_map ?? {}
@@ -115,7 +123,7 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
             headers,
             body,
             timeoutMs: config.timeout_ms ?? 30_000,
-            secrets,
+            secrets: [...secrets, ...queryValues(url, config.secret_params)],
           })
           outcomes.push({ ...judge(res, ctx.now()), matchKeys: matchKeysOf(resolved) })
         }
@@ -139,4 +147,30 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
       },
     }
   },
+}
+
+const decodeQuery = (s: string) => {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '))
+  } catch {
+    return s
+  }
+}
+
+/**
+ * The values of the named query parameters, as written in the URL and decoded, for redaction.
+ * @example queryValues('https://net.example/pb?cid=1&key=a%2Fb', ['key']) // ['a%2Fb', 'a/b']
+ */
+export function queryValues(url: string, names: readonly string[] = []): string[] {
+  const q = url.indexOf('?')
+  if (names.length === 0 || q < 0) return []
+  const query = url.slice(q + 1).split('#')[0]
+  const out: string[] = []
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=')
+    if (eq < 0 || !names.includes(decodeQuery(pair.slice(0, eq)))) continue
+    const raw = pair.slice(eq + 1)
+    out.push(raw, decodeQuery(raw))
+  }
+  return out
 }

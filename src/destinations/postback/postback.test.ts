@@ -125,6 +125,27 @@ describe('postback against a local receiver', () => {
     assert.deepEqual([b.kind, b.matchKeys], ['delivered', []])
   })
 
+  test("the network's credentials (header values, secret_params, signature secret) are redacted in the exchange", async () => {
+    const d = destination({
+      url: `${receiver.url}/pb?cid={click_id}&key=pb%2Fkey%2B123&tok=tok-abcdef-42&page=1`,
+      headers: { 'X-Network-Token': 'net-token-123456' },
+      secret_params: ['key', 'tok'],
+      signature: { secret: 'sig-secret-987654', header: 'X-Sig' },
+    })
+    const [o] = await d.send([testJob(signal(), 'affiliate')], ctx())
+    assert.equal(o.kind, 'delivered')
+    // the receiver got the real values; the attempt log keeps none of them
+    assert.equal(received[0].url, '/pb?cid=Cj0-gclid&key=pb%2Fkey%2B123&tok=tok-abcdef-42&page=1')
+    const ex = o.exchange
+    assert.ok(ex)
+    assert.equal(ex.url, `${receiver.url}/pb?cid=Cj0-gclid&key=[redacted]&tok=[redacted]&page=1`)
+    assert.equal(ex.headers?.['X-Network-Token'], '[redacted]')
+    assert.doesNotMatch(
+      JSON.stringify(ex),
+      /net-token-123456|pb%2Fkey|pb\/key|tok-abcdef-42|sig-secret-987654/,
+    )
+  })
+
   test('a failed send keeps its match keys; a postback never built has none', async () => {
     status = 500
     const [failed] = await destination({ url: `${receiver.url}/pb?cid={gclid}` }).send(

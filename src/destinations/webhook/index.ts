@@ -16,7 +16,7 @@ import { publicSignal } from '../view.ts'
 
 const WebhookConfig = T.Object({
   url: T.String({ pattern: '^https?://' }),
-  /** `whsec_<base64>`; a list during key rotation. */
+  /** `whsec_<base64 of 24+ random bytes>`; a list during key rotation. Checked by `whsecProblem`. */
   secret: T.Union([
     T.String({ pattern: '^whsec_' }),
     T.Array(T.String({ pattern: '^whsec_' }), { minItems: 1 }),
@@ -26,6 +26,24 @@ const WebhookConfig = T.Object({
   /** Event type prefix in the body: `<prefix>.<signal>`. */
   type_prefix: T.Optional(T.String({ default: 'signal' })),
 })
+
+/** Standard Webhooks keys are 24–64 random bytes; a shorter (or empty) key makes the signature guessable. */
+const MIN_KEY_BYTES = 24
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+/**
+ * Why a `whsec_` secret is unfit to sign with, or undefined when it is fine. Never quotes the secret.
+ * @example whsecProblem('whsec_') // 'must be whsec_ followed by the base64 of at least 24 random bytes (…); got 0 bytes'
+ */
+export function whsecProblem(secret: string): string | undefined {
+  const rule = `must be whsec_ followed by the base64 of at least ${MIN_KEY_BYTES} random bytes (Standard Webhooks)`
+  if (!secret.startsWith('whsec_')) return `${rule}; the whsec_ prefix is missing`
+  const key = secret.slice('whsec_'.length)
+  if (!BASE64.test(key)) return `${rule}; the key is not valid base64`
+  const bytes = Buffer.from(key, 'base64').length
+  if (bytes < MIN_KEY_BYTES) return `${rule}; got ${bytes} bytes`
+  return undefined
+}
 
 /** Standard Webhooks symmetric signature over `{id}.{timestamp}.{body}`. */
 export function signStandardWebhook(secret: string, id: string, timestamp: number, body: string): string {
@@ -39,6 +57,16 @@ export const webhookDestination: DestinationDefinition<typeof WebhookConfig> = {
   // one message per request, as the Standard Webhooks payload shape is one event; 15 s per the spec's 15–30 s
   defaults: { batchSize: 1, concurrency: 8, timeoutMs: 15_000 },
   secrets: ['secret'],
+  check(config) {
+    if (typeof config.secret === 'string') {
+      const problem = whsecProblem(config.secret)
+      return problem ? [`secret: ${problem}`] : []
+    }
+    return config.secret.flatMap((s, i) => {
+      const problem = whsecProblem(s)
+      return problem ? [`secret.${i}: ${problem}`] : []
+    })
+  },
   create(_name, config) {
     const secrets = Array.isArray(config.secret) ? config.secret : [config.secret]
     return {
