@@ -64,7 +64,7 @@ const STATUS: Record<string, CallStatus> = {
 /** Longest value we keep from a Twilio field; CallSids are 34 characters, model limits are 64–255. */
 const MAX_ID = 255
 
-/** Fields of the callback as one flat string map (first value of a repeated name). */
+/** Fields of the callback as one flat string map (a form POST may not repeat a name; GET and JSON: first value). */
 function readParams(req: SourceRequest, json: boolean): Record<string, string> {
   const out: Record<string, string> = Object.create(null)
   const take = (k: string, v: unknown) => {
@@ -81,7 +81,12 @@ function readParams(req: SourceRequest, json: boolean): Record<string, string> {
     for (const [k, v] of Object.entries(req.body as Obj)) take(k, v)
     return out
   }
-  for (const [k, v] of Object.entries(formParams(req.rawBody))) take(k, v)
+  for (const [k, v] of Object.entries(formParams(req.rawBody))) {
+    // the signature covers every value of a repeated name, so which one to read would be the sender's pick;
+    // Twilio documents no status-callback parameter as multi-valued, so a repeat is refused
+    if (typeof v !== 'string') throw invalid(pointer(k), 'repeated parameter (each is sent once)')
+    take(k, v)
+  }
   return out
 }
 

@@ -30,11 +30,14 @@ const answered: Record<string, string> = {
 
 /** A signed form POST, signature produced by the official twilio package (the oracle). */
 function signedPost(
-  params: Record<string, string>,
+  params: Record<string, string | string[]>,
   opts: { url?: string; token?: string } = {},
 ): SourceRequest {
   const url = opts.url ?? URL_
-  const rawBody = new URLSearchParams(params).toString()
+  // a repeated name is one pair per value, as Twilio would send it
+  const rawBody = new URLSearchParams(
+    Object.entries(params).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]])),
+  ).toString()
   return {
     method: 'POST',
     url: new URL(url).pathname + new URL(url).search,
@@ -403,6 +406,27 @@ describe('twilio source: mapping', () => {
       'E_INPUT_INVALID',
       '/CallDuration',
     )
+  })
+
+  test('a repeated form parameter → 400 E_INPUT_INVALID naming it (the signature covers both values)', () => {
+    for (const [name, values] of [
+      ['CallStatus', ['ringing', 'completed']],
+      ['CallSid', ['CA0123456789abcdef0123456789abcdef', 'CAffffffffffffffffffffffffffffffff']],
+      ['To', ['+18005550100', '+18005550100']],
+    ] as const) {
+      const req = signedPost({ ...answered, [name]: [...values] })
+      assert.match(req.rawBody ?? '', new RegExp(`${name}=.*&${name}=`), 'the name is sent twice')
+      // the twilio package accepts the signature: only the ambiguity is refused
+      const params = Object.fromEntries(new URLSearchParams(req.rawBody).entries())
+      assert.equal(
+        twilio.validateRequest(TOKEN, String(req.headers['x-twilio-signature']), URL_, {
+          ...params,
+          [name]: [...values],
+        }),
+        true,
+      )
+      rejects(() => twilioSource.read(req, config, 'tw'), 'E_INPUT_INVALID', `/${name}`)
+    }
   })
 
   test('a JSON body that is not an object → 400, not a TypeError', () => {
