@@ -29,14 +29,15 @@ import type {
   DestinationJob,
 } from '../contract.ts'
 import { sendIsolating } from '../isolate.ts'
-import { signStandardWebhook } from '../webhook/index.ts'
+import { signStandardWebhook, whsecProblems } from '../webhook/index.ts'
 import { classifyEcapiResponse } from './errors.ts'
 import { buildEcapiEvent, CLICK_ID_SOURCES, type Envelope, matchKeysOf, requestBody } from './payload.ts'
 
 /** A mapping value: a standard ECAPI event type, `custom:<name>`, or `""` (never send). */
 const EVENT_TYPE_VALUE = `^(|custom:.+|${EVENT_TYPES.filter((t) => t !== 'custom').join('|')})$`
 
-const Whsec = T.String({ pattern: '^whsec_[A-Za-z0-9+/=]{32,}$' })
+// the key's strength is checked by whsecProblems (strict base64 of 24+ bytes)
+const Whsec = T.String({ pattern: '^whsec_' })
 
 export const EcapiConfig = T.Object({
   url: T.String({
@@ -91,6 +92,7 @@ export const ecapiDestination: DestinationDefinition<typeof EcapiConfig> = {
     timeoutMs: 15_000,
   },
   secrets: ['secret', 'bearer_token'],
+  check: (config) => whsecProblems(config.secret),
   create: (_name, config) => createEcapi(config),
 }
 

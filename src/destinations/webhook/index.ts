@@ -45,6 +45,19 @@ export function whsecProblem(secret: string): string | undefined {
   return undefined
 }
 
+/**
+ * `whsecProblem` for a destination's `secret`, one secret or a rotation list, each message naming its field.
+ * @example whsecProblems(['whsec_…ok…', 'whsec_']) // ['secret.1: must be whsec_ followed by …; got 0 bytes']
+ */
+export function whsecProblems(secret: string | string[] | undefined): string[] {
+  if (secret === undefined) return []
+  const list = typeof secret === 'string' ? [secret] : secret
+  return list.flatMap((s, i) => {
+    const problem = whsecProblem(s)
+    return problem ? [`secret${typeof secret === 'string' ? '' : `.${i}`}: ${problem}`] : []
+  })
+}
+
 /** Standard Webhooks symmetric signature over `{id}.{timestamp}.{body}`. */
 export function signStandardWebhook(secret: string, id: string, timestamp: number, body: string): string {
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64')
@@ -57,16 +70,7 @@ export const webhookDestination: DestinationDefinition<typeof WebhookConfig> = {
   // one message per request, as the Standard Webhooks payload shape is one event; 15 s per the spec's 15–30 s
   defaults: { batchSize: 1, concurrency: 8, timeoutMs: 15_000 },
   secrets: ['secret'],
-  check(config) {
-    if (typeof config.secret === 'string') {
-      const problem = whsecProblem(config.secret)
-      return problem ? [`secret: ${problem}`] : []
-    }
-    return config.secret.flatMap((s, i) => {
-      const problem = whsecProblem(s)
-      return problem ? [`secret.${i}: ${problem}`] : []
-    })
-  },
+  check: (config) => whsecProblems(config.secret),
   create(_name, config) {
     const secrets = Array.isArray(config.secret) ? config.secret : [config.secret]
     return {

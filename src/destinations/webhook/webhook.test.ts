@@ -41,6 +41,18 @@ describe('webhook destination: secret', () => {
     assert.equal(whsecProblem(`whsec_${Buffer.alloc(64, 7).toString('base64')}`), undefined)
   })
 
+  test('the ecapi destination’s Standard Webhooks secrets are held to the same rule', () => {
+    const ecapi = (secret: string) =>
+      readConfig(
+        `destinations: { partner: { type: ecapi, url: "https://p.example/ecapi", secret: ${secret} } }\n`,
+        {},
+      ).errors
+    assert.deepEqual(ecapi(GOOD), [])
+    // 32 characters that are not base64 of anything: the old pattern let them through
+    const [error] = ecapi(`"whsec_${'='.repeat(40)}"`)
+    assert.match(error ?? '', /^destinations\.partner\.secret: must be whsec_ .*not valid base64/)
+  })
+
   test('the example config loads with a generated secret', async () => {
     const { readFileSync } = await import('node:fs')
     const text = readFileSync(new URL('../../../closeloop.example.yaml', import.meta.url), 'utf8')
