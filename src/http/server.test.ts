@@ -3,7 +3,7 @@ import { connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
-import { createServer, wellFormed } from './server.ts'
+import { createServer, nestedDeeperThan, wellFormed } from './server.ts'
 
 describe('the HTTP server', () => {
   let app: FastifyInstance
@@ -30,6 +30,25 @@ describe('the HTTP server', () => {
     assert.equal(body.city, 'New York\uFFFD')
     assert.deepEqual(body['k\uFFFD'], ['😀', 'a\uFFFDb'])
     assert.equal(Object.getOwnPropertyDescriptor(body, '__proto__')?.value, '\uFFFD')
+  })
+
+  test('JSON nested deeper than 64 levels is 400 E_BODY_INVALID; 64 levels and brackets in strings pass', async () => {
+    const post = (payload: string) =>
+      app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload })
+    const nest = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`
+    for (const n of [65, 5_000, 100_000]) {
+      const res = await post(nest(n))
+      assert.equal(res.statusCode, 400, `${n} levels`)
+      assert.equal(res.json().error.code, 'E_BODY_INVALID')
+      assert.deepEqual(res.json().error.details, [
+        { path: '/', message: 'at most 64 levels of objects and arrays' },
+      ])
+    }
+    assert.equal((await post(nest(64))).statusCode, 200)
+    const brackets = JSON.stringify({ note: '[[[[{{{{'.repeat(40), quoted: '\\"[[[[' })
+    assert.equal((await post(brackets)).statusCode, 200)
+    assert.equal(nestedDeeperThan('[[[1]]]', 2), true)
+    assert.equal(nestedDeeperThan('["[[[[[[", 1]', 2), false)
   })
 
   test('nesting far deeper than the call stack is walked without overflowing', () => {
