@@ -18,6 +18,7 @@ import { validTimeZone } from '../model/time-zone.ts'
 import { pointerToDotted, validator } from '../model/validate.ts'
 import { type CallRules, compileCallRules } from '../pipeline/calls/index.ts'
 import { compileRoutes, type Route } from '../pipeline/route.ts'
+import { compileAllowList } from '../sources/common.ts'
 import { RootConfig } from './schema.ts'
 
 export interface Definition {
@@ -93,6 +94,24 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv, registries:
     }
   }
   return loadConfig(text, env, registries)
+}
+
+/**
+ * `trust_proxy: true` believes every `X-Forwarded-For` hop, so the client's own first entry becomes the
+ * request's address: an `allow_ips` list would then let anyone in (a security review did, with one header).
+ * Proxy addresses must parse, as fastify would otherwise throw at start.
+ */
+function trustProxyProblems(trust: boolean | number | string[], sources: Record<string, Plugin>): string[] {
+  if (Array.isArray(trust))
+    return compileAllowList(trust).invalid.map((e) => `server.trust_proxy: "${e}" is not an address or CIDR`)
+  if (trust !== true) return []
+  return Object.entries(sources)
+    .filter(([, s]) => s.enabled && ((s.config as { allow_ips?: string[] }).allow_ips?.length ?? 0) > 0)
+    .map(
+      ([name]) =>
+        `sources.${name}.allow_ips: cannot be enforced with server.trust_proxy: true, which believes an ` +
+        'X-Forwarded-For the client writes; set trust_proxy to the number of proxies in front (e.g. 1) or their addresses',
+    )
 }
 
 export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Registries): LoadResult {
@@ -203,6 +222,7 @@ export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Reg
     // a Slack webhook's URL is its credential
     secrets.push(...(a.format === 'slack' ? [a.url] : []), ...(a.secret ? [a.secret] : []))
   })
+  errors.push(...trustProxyProblems(base.server.trust_proxy, sources))
   if (!validTimeZone(base.observe.timezone))
     errors.push(`observe.timezone: unknown IANA time zone "${base.observe.timezone}"`)
   if (errors.length) return { errors, warnings }

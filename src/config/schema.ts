@@ -16,7 +16,19 @@ export const ServerConfig = T.Object(
     max_batch_events: T.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
     /** Public base URL (https://calls.example.com) for signature checks behind proxies. */
     public_url: T.Optional(T.String()),
-    trust_proxy: T.Boolean({ default: false }),
+    /**
+     * Whose `X-Forwarded-*` to believe: `false`; the number of proxies in front (1 behind one nginx); their
+     * addresses or CIDRs; or `true`, every hop, which lets any client choose its address (refused with
+     * `allow_ips`, load.ts).
+     */
+    trust_proxy: T.Union(
+      [
+        T.Boolean(),
+        T.Integer({ minimum: 1, maximum: 16 }),
+        T.Array(T.String({ minLength: 1 }), { minItems: 1 }),
+      ],
+      { default: false },
+    ),
   },
   { additionalProperties: false },
 )

@@ -79,13 +79,20 @@ export function wellFormed(body: unknown): unknown {
 export function createServer(opts: {
   bodyLimit: number
   logger: Logger
-  trustProxy: boolean
+  trustProxy: boolean | number | string[]
 }): FastifyInstance {
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit,
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: opts.trustProxy,
+    // a hop count trusts that many proxies nearest the socket (fastify's types have no number form)
+    trustProxy:
+      typeof opts.trustProxy === 'number'
+        ? (
+            (hops) => (_address: string, hop: number) =>
+              hop < hops
+          )(opts.trustProxy)
+        : opts.trustProxy,
     // call platforms put ids in paths; keep routing strict and predictable
     routerOptions: { ignoreTrailingSlash: true },
     return503OnClosing: true,

@@ -358,6 +358,32 @@ describe('a phone call through the whole pipeline', () => {
   })
 })
 
+describe('behind a proxy: allow_ips sees the address the proxy saw', () => {
+  test('with trust_proxy: 1, an X-Forwarded-For entry the client wrote itself does not pass allow_ips', async () => {
+    const app = await startApp(`
+server: { trust_proxy: 1 }
+sources: { cc: { type: postback, allow_ips: ["203.0.113.0/24"], data_set_id: acme } }
+`)
+    try {
+      const send = (xff?: string) =>
+        app.request('GET', `/v1/sources/cc/postback?call_id=${callId('xff')}&disposition=Sale`, undefined, {
+          authorization: '',
+          ...(xff ? { 'x-forwarded-for': xff } : {}),
+        })
+      // the proxy appends the peer it saw: an allowed sender arrives as "…, 203.0.113.9"
+      assert.equal((await send('203.0.113.9')).status, 200)
+      assert.equal((await send('198.51.100.7, 203.0.113.9')).status, 200)
+      // a client elsewhere writes the allowed address first; the proxy appends the real one
+      const spoofed = await send('203.0.113.9, 198.51.100.77')
+      assert.equal(spoofed.status, 403)
+      assert.equal((spoofed.body as { error: { code: string } }).error.code, 'E_SOURCE_IP')
+      assert.equal((await send()).status, 403, 'no proxy header: the loopback peer itself')
+    } finally {
+      await app.close()
+    }
+  })
+})
+
 describe('durable qualified-call timer', () => {
   test('a process killed during a live call and restarted still fires qualified_call on time', async () => {
     const receiver = await startReceiver()
