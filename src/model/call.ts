@@ -23,6 +23,8 @@ export const CALL_STATUSES = [
 export type CallStatus = (typeof CALL_STATUSES)[number]
 
 const Money = T.Number({ minimum: -1e12, maximum: 1e12 })
+/** Epoch seconds up to the year 5138, as ECAPI's `timestamp`; milliseconds are read as such (normalize.ts). */
+export const EPOCH_S_MAX = 99_999_999_999
 
 export const CallExtension = T.Object(
   {
@@ -33,9 +35,9 @@ export const CallExtension = T.Object(
     caller: T.Optional(T.String({ maxLength: 64 })),
     tracking_number: T.Optional(T.String({ maxLength: 64 })),
     campaign: T.Optional(T.String({ maxLength: 255 })),
-    started_at: T.Optional(T.Integer({ minimum: 0 })),
-    answered_at: T.Optional(T.Integer({ minimum: 0 })),
-    ended_at: T.Optional(T.Integer({ minimum: 0 })),
+    started_at: T.Optional(T.Integer({ minimum: 0, maximum: EPOCH_S_MAX })),
+    answered_at: T.Optional(T.Integer({ minimum: 0, maximum: EPOCH_S_MAX })),
+    ended_at: T.Optional(T.Integer({ minimum: 0, maximum: EPOCH_S_MAX })),
     duration_s: T.Optional(T.Number({ minimum: 0, maximum: 864000 })),
     disposition: T.Optional(T.String({ minLength: 1, maxLength: 255 })),
     revenue: T.Optional(Money),

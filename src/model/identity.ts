@@ -6,6 +6,9 @@
 import { type Static, Type as T } from '@sinclair/typebox'
 
 /** `ext.click_ids` on the canonical event. */
+/** Epoch milliseconds up to the end of the year 9999: later ones are not dates (`new Date(1e300)` is invalid). */
+export const EPOCH_MS_MAX = 253_402_300_799_999
+
 export const ClickIdentity = T.Object(
   {
     gclid: T.Optional(T.String({ maxLength: 512 })),
@@ -18,7 +21,7 @@ export const ClickIdentity = T.Object(
     ttclid: T.Optional(T.String({ maxLength: 512 })),
     msclkid: T.Optional(T.String({ maxLength: 512 })),
     /** When the click happened, Unix epoch ms. */
-    clicked_at: T.Optional(T.Integer({ minimum: 0 })),
+    clicked_at: T.Optional(T.Integer({ minimum: 0, maximum: EPOCH_MS_MAX })),
     /** How the click was joined to this event: dni, phone, click_id, visitor, none. */
     attribution: T.Optional(T.String({ maxLength: 32 })),
   },

@@ -12,7 +12,7 @@ import { isIP } from 'node:net'
 import { Type as T } from '@sinclair/typebox'
 import type { EcapiEvent } from '../../model/ecapi.ts'
 import { appError, type ErrorDetail } from '../../model/errors.ts'
-import type { ClickIdentity } from '../../model/identity.ts'
+import { type ClickIdentity, EPOCH_MS_MAX } from '../../model/identity.ts'
 import { validator } from '../../model/validate.ts'
 import { base32Digits } from '../../store/ids.ts'
 
@@ -35,7 +35,7 @@ export const ClickInput = T.Object(
     /** Server-to-server callers pass what the browser sent them; the tag's own request supplies these itself. */
     ip: T.Optional(T.String({ format: 'ip' })),
     user_agent: T.Optional(T.String({ maxLength: 2048 })),
-    clicked_at: T.Optional(T.Integer({ minimum: 0 })),
+    clicked_at: T.Optional(T.Integer({ minimum: 0, maximum: EPOCH_MS_MAX })),
   },
   { additionalProperties: true },
 )

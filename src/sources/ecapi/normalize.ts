@@ -25,6 +25,7 @@ const PROPERTY_ALIASES: Record<string, string> = {
 }
 const ADDRESS_TYPES: Record<string, number> = { billing: 1, shipping: 2, unknown: 3 }
 const NUMERIC_ITEM_FIELDS = ['price', 'discount', 'quantity']
+const CALL_TIMES = ['started_at', 'answered_at', 'ended_at']
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -59,6 +60,11 @@ export function normalizeEcapiEvent(input: unknown): unknown {
   if (typeof e.source === 'string') e.source = e.source.trim().toLowerCase()
   // a timestamp in milliseconds is a common sender mistake; the spec is seconds
   if (typeof e.timestamp === 'number' && e.timestamp > 1e11) e.timestamp = Math.floor(e.timestamp / 1000)
+  // the call's times are seconds too, and the same mistake put an answered call in the year 58,000
+  const call = isObj(e.ext) ? e.ext.call : undefined
+  if (isObj(call))
+    for (const k of CALL_TIMES)
+      if (typeof call[k] === 'number' && call[k] > 1e11) call[k] = Math.floor(call[k] / 1000)
   const u = e.user_data
   if (isObj(u)) {
     renameKeys(u, USER_DATA_ALIASES)
