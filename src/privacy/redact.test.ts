@@ -160,6 +160,31 @@ describe('redactor: retain mode (retention)', () => {
     )
   })
 
+  test('keys named after Object’s own properties are plain keys: a sender’s __proto__ or constructor', () => {
+    const form = scrubRaw(
+      { body: 'constructor=1&__proto__=x&From=%2B12125550000', headers: {}, result: null },
+      [],
+    )
+    assert.equal(form.body, `constructor=1&__proto__=x&From=${PHONE_HASH}`)
+    const body = '{"__proto__":{"caller":"+12125550000"},"constructor":"y","toString":"z"}'
+    const json = scrubRaw({ body, headers: {}, result: null }, [])
+    assert.equal(json.body, `{"__proto__":{"caller":"${PHONE_HASH}"},"constructor":"y","toString":"z"}`)
+  })
+
+  test('a field holding a huge value (a JSON document in a form field) is still scrubbed, and nothing throws', () => {
+    let deep = '1'
+    for (let i = 0; i < 3000; i++) deep = `{"a":${deep}}`
+    const body = new URLSearchParams({
+      CallerCity: deep,
+      From: '+12125550000',
+      Note: `see ${deep}`,
+    }).toString()
+    const out = scrubRaw({ body, headers: {}, result: null }, [])
+    const params = new URLSearchParams(out.body)
+    assert.equal(params.get('CallerCity'), null)
+    assert.equal(params.get('From'), PHONE_HASH)
+  })
+
   test('an attempt is scrubbed knowing the signal it sent', () => {
     const next = scrubAttempt(
       {

@@ -54,7 +54,14 @@ function memo<V>(fn: (k: string) => V, max = 5000): (k: string) => V {
 
 const e164Of = memo((raw: string) => toE164(raw, 'US'))
 const e164In = (raw: string, region: string) => (region === 'US' ? e164Of(raw) : toE164(raw, region))
-const compiled = memo((pattern: string) => new RegExp(pattern, 'gi'))
+/** A needle's pattern, or undefined when the engine cannot compile it (it is then simply not searched for). */
+const compiled = memo((pattern: string): RegExp | undefined => {
+  try {
+    return new RegExp(pattern, 'gi')
+  } catch {
+    return undefined
+  }
+})
 
 /** How a key's value is treated. */
 type Kind = 'email' | 'phone' | 'hash' | 'drop' | 'business' | undefined
@@ -150,12 +157,20 @@ function parseNested(s: string): unknown {
   }
 }
 
+/**
+ * Longest value searched for in free text. A user agent is a few hundred characters; a longer "value" (a JSON
+ * document posted in a form field) made a pattern the regex engine could not compile, and retention threw
+ * at that row on every pass. A longer value is still hashed or removed in its own field.
+ */
+const MAX_NEEDLE_CHARS = 2048
+
 function collect(v: unknown, key: string | undefined, into: Found, depth = 0): void {
   if (depth > 64) return
   const kind = kindOf(key)
   if (typeof v === 'string') {
     const s = v.trim()
     if (s === '' || isSha256(s)) return
+    if (s.length > MAX_NEEDLE_CHARS && kind !== undefined) return
     if (kind === 'email') into.emails.add(s)
     else if (kind === 'phone') into.phones.add(s)
     else if (kind === 'drop' || kind === 'hash') into.other.add(s)
@@ -330,25 +345,29 @@ function build(
   }
 
   const rules: Rule[] = []
+  const addRule = (pattern: string, to: Rule['to']) => {
+    const re = compiled(pattern)
+    if (re) rules.push({ re, to })
+  }
   // longest first: a user agent may contain an IP-like version number, a phone may sit inside a URL
   const others = [...found.other]
     .filter((o) => o.length >= 4)
     .sort((a, b) => b.length - a.length)
     .slice(0, MAX_NEEDLES)
-  for (const o of others) rules.push({ re: compiled(literalPattern(o)), to: () => REDACTED })
+  for (const o of others) addRule(literalPattern(o), () => REDACTED)
   for (const e of capped(found.emails)) {
     const norm = e.trim().toLowerCase()
     const to = () => emailTo(norm)
-    rules.push({ re: compiled(literalPattern(norm)), to })
+    addRule(literalPattern(norm), to)
     const g = normalizeGoogleEmail(norm)
-    if (g !== norm) rules.push({ re: compiled(literalPattern(g)), to })
+    if (g !== norm) addRule(literalPattern(g), to)
   }
   for (const p of capped(found.phones)) {
     const e164 = e164In(p, region)
     const pattern = e164 ? phonePattern(e164) : p.trim().length >= 4 ? literalPattern(p.trim()) : undefined
     if (!pattern) continue
     const h = hashPhone(e164 ?? p, region)
-    rules.push({ re: compiled(pattern), to: () => (gone(h) ? DELETED : h) })
+    addRule(pattern, () => (gone(h) ? DELETED : h))
   }
   rules.push({ re: GENERIC_EMAIL, to: emailTo })
   rules.push({
@@ -360,7 +379,7 @@ function build(
     },
   })
   // the subject's hashes last: a hash produced above for the subject's raw value is already DELETED
-  for (const h of subjectHashes) rules.push({ re: compiled(escapeRe(h)), to: () => DELETED })
+  for (const h of subjectHashes) addRule(escapeRe(h), () => DELETED)
 
   const mentionRes = subject
     ? [
@@ -428,7 +447,14 @@ function build(
       const out: Record<string, unknown> = {}
       for (const [k, x] of Object.entries(v)) {
         const w = walk(x, k, depth + 1)
-        if (w !== DROP) out[text(k)] = w
+        // defined, not assigned: a sender's `__proto__` key stays a key (assigning would set the prototype)
+        if (w !== DROP)
+          Object.defineProperty(out, text(k), {
+            value: w,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          })
       }
       return out
     }
@@ -494,7 +520,8 @@ function looksLikeForm(s: string): boolean {
 }
 
 function formToObject(s: string): Record<string, string[]> {
-  const out: Record<string, string[]> = {}
+  // no prototype: `out.constructor ??= []` found Object and threw, and retention stopped at that row for good
+  const out: Record<string, string[]> = Object.create(null)
   for (const [k, v] of new URLSearchParams(s)) {
     out[k] ??= []
     out[k].push(v)
