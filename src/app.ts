@@ -14,6 +14,7 @@ import { createHttpClient, type HttpClient } from './destinations/http.ts'
 import { DESTINATIONS } from './destinations/registry.ts'
 import { unauthenticatedBody } from './http/auth.ts'
 import type { HttpDeps } from './http/deps.ts'
+import { refusalBudget } from './http/refusals.ts'
 import { registerClickRoutes } from './http/routes/clicks.ts'
 import { registerEventRoutes } from './http/routes/events.ts'
 import { registerOperationRoutes } from './http/routes/operations.ts'
@@ -62,6 +63,8 @@ export async function createApp(opts: AppOptions) {
     throw err
   }
   const metrics = createMetrics({ writes: () => store.writes() })
+  // 60 stored refusals at once per sender address, then one a second: a sender fixing its credentials is seen
+  const refusals = refusalBudget({ burst: 60, perSecond: 1 })
   const token = `node_${randomBytes(8).toString('hex')}`
 
   const clients: HttpClient[] = []
@@ -188,13 +191,15 @@ export async function createApp(opts: AppOptions) {
       for (const reason of res.holdbacks ?? []) metrics.holdbacks.inc({ reason })
       return res
     },
-    // refused before anyone was authenticated: kept short (auth.ts, unauthenticatedBody)
-    recordRefusal: (raw) =>
-      store.recordRaw(
-        raw.status === 401 || raw.status === 403 || raw.status === 404
-          ? { ...raw, body: unauthenticatedBody(raw.body) }
-          : raw,
-      ),
+    // refused before anyone was authenticated: kept short (auth.ts) and within a budget per sender
+    async recordRefusal(raw, from) {
+      if (!(raw.status === 401 || raw.status === 403 || raw.status === 404)) return store.recordRaw(raw)
+      if (!refusals.take(from, raw.receivedAt)) {
+        metrics.refusalsUnrecorded.inc()
+        return
+      }
+      return store.recordRaw({ ...raw, body: unauthenticatedBody(raw.body) })
+    },
     matchRate: (now) => matchRateReport(store, config.observe.match_rate, now, matchTallies),
     ready: () => storeReady,
   }

@@ -19,8 +19,11 @@ export interface HttpDeps {
   apiKeys: string[]
   /** Commit raw input + items in one (group) transaction, then hand new deliveries to the engine. */
   ingest(raw: RawInput, items: IngestItem[], result?: IngestRequest['result']): Promise<IngestResult>
-  /** Store a raw input that was refused before any event was read (auth, parse, limits). */
-  recordRefusal(raw: RawInput): Promise<void>
+  /**
+   * Store a raw input that was refused before any event was read (auth, parse, limits). `from` is the sender's
+   * address: refusals before authentication are stored within a budget per address (refusals.ts).
+   */
+  recordRefusal(raw: RawInput, from: string): Promise<void>
   /** The match rate at `now`, its settled hours kept between calls (observe/tally-cache.ts). */
   matchRate(now: number): Promise<MatchRateReport>
   /** False while the store is unreachable: ingest answers 503 instead of risking an unacknowledged loss. */

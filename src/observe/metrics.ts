@@ -55,6 +55,11 @@ export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
     labelNames: ['source', 'result'],
     registers: [registry],
   })
+  const refusalsUnrecorded = new Counter({
+    name: 'closeloop_refusals_unrecorded_total',
+    help: 'Requests refused before authentication whose raw input was not stored: the sender was past its budget',
+    registers: [registry],
+  })
   const signals = new Counter({
     name: 'closeloop_signals_total',
     help: 'Signals derived, by name',
@@ -156,6 +161,7 @@ export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
     matchRate,
     matchRateAlert,
     ingested,
+    refusalsUnrecorded,
     signals,
     attempts,
     deliveries,

@@ -358,6 +358,36 @@ describe('a phone call through the whole pipeline', () => {
   })
 })
 
+describe('unauthenticated refusals', () => {
+  test('are stored up to a burst of 60 per sender, then counted instead; the answers stay the same', async () => {
+    const app = await startApp(`sources: { cc: { type: postback, token: ${PB_TOKEN}, data_set_id: acme } }\n`)
+    try {
+      const answers = []
+      for (let i = 0; i < 75; i++)
+        answers.push(
+          (
+            await app.request('GET', `/v1/sources/cc/postback?call_id=flood${i}&token=wrong`, undefined, {
+              authorization: '',
+            })
+          ).status,
+        )
+      assert.deepEqual(new Set(answers), new Set([401]))
+      const db = new DatabaseSync(join(app.dir, 'closeloop.db'), { readOnly: true })
+      const { n } = db
+        .prepare("SELECT COUNT(*) AS n FROM raw_inputs WHERE body LIKE '%call_id=flood%'")
+        .get() as { n: number }
+      db.close()
+      // 60 at once, and the odd one refilled while the requests ran (1 a second)
+      assert.ok(n >= 60 && n < 75, `${n} stored`)
+      const metrics = (await app.get('/metrics')).text
+      const unrecorded = Number(/^closeloop_refusals_unrecorded_total (\d+)/m.exec(metrics)?.[1])
+      assert.equal(unrecorded, 75 - n)
+    } finally {
+      await app.close()
+    }
+  })
+})
+
 describe('behind a proxy: allow_ips sees the address the proxy saw', () => {
   test('with trust_proxy: 1, an X-Forwarded-For entry the client wrote itself does not pass allow_ips', async () => {
     const app = await startApp(`

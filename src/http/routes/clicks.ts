@@ -58,7 +58,7 @@ export function registerClickRoutes(app: FastifyInstance, deps: HttpDeps) {
         raw.status = e.status
         raw.result = errorBody(err as never)
         deps.metrics.clicks.inc({ result: 'rejected' })
-        await deps.recordRefusal(raw).catch(() => undefined)
+        await deps.recordRefusal(raw, req.ip).catch(() => undefined)
       }
       throw err
     }

@@ -53,7 +53,7 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps) {
         throw appError('E_BODY_INVALID', 'empty body', [{ path: '/', message: 'required' }])
       verdicts = readEcapiBody(req.body, deps.config.server.max_batch_events)
     } catch (err) {
-      if (isAppError(err) && err.status < 500) await refuse(raw, err.status, errorBody(err))
+      if (isAppError(err) && err.status < 500) await refuse(raw, req.ip, err.status, errorBody(err))
       throw err
     }
     if (!deps.ready()) throw appError('E_UNAVAILABLE', undefined, [], { 'retry-after': '5' })
@@ -121,11 +121,11 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps) {
     return trace
   })
 
-  async function refuse(raw: RawInput, status: number, result: unknown) {
+  async function refuse(raw: RawInput, from: string, status: number, result: unknown) {
     raw.status = status
     raw.result = result
     await deps
-      .recordRefusal(raw)
+      .recordRefusal(raw, from)
       .catch((err) => deps.log.warn({ err: String(err) }, 'could not record refused input'))
   }
 }

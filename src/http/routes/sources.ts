@@ -35,7 +35,7 @@ export function registerSourceRoutes(app: FastifyInstance, deps: HttpDeps) {
           raw.result = errorBody(err)
           deps.metrics.ingested.inc({ source: name, result: 'rejected' })
           await deps
-            .recordRefusal(raw)
+            .recordRefusal(raw, req.ip)
             .catch((e) => deps.log.warn({ err: String(e) }, 'could not record refused input'))
         }
         return err
