@@ -17,6 +17,19 @@ describe('the HTTP server', () => {
   })
   after(() => app.close())
 
+  /** Raw bytes to the server, and all it answers until it closes the connection. */
+  const exchange = (request: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1')
+      let text = ''
+      socket.on('data', (d) => {
+        text += d
+      })
+      socket.on('close', () => resolve(text))
+      socket.on('error', reject)
+      socket.write(request)
+    })
+
   test('an unpaired surrogate spelled in JSON, in a value or a key, is read as U+FFFD; pairs stay', async () => {
     const res = await app.inject({
       method: 'POST',
@@ -69,32 +82,14 @@ describe('the HTTP server', () => {
   })
 
   test('headers over Node’s limit are answered 431 E_HEADERS_TOO_LARGE in the catalogue’s shape, then closed', async () => {
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1')
-      let text = ''
-      socket.on('data', (d) => {
-        text += d
-      })
-      socket.on('close', () => resolve(text))
-      socket.on('error', reject)
-      socket.write(`GET /things/1 HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
-    })
+    const answer = await exchange(`GET /things/1 HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
     assert.match(answer, /^HTTP\/1\.1 431 /)
     const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))
     assert.equal(body.error.code, 'E_HEADERS_TOO_LARGE')
   })
 
   test('a malformed request line is 400 E_HTTP_INVALID', async () => {
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1')
-      let text = ''
-      socket.on('data', (d) => {
-        text += d
-      })
-      socket.on('close', () => resolve(text))
-      socket.on('error', reject)
-      socket.write('NOT HTTP AT ALL\r\n\r\n')
-    })
+    const answer = await exchange('NOT HTTP AT ALL\r\n\r\n')
     assert.match(answer, /^HTTP\/1\.1 400 /)
     assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error.code, 'E_HTTP_INVALID')
   })
