@@ -192,6 +192,10 @@ export function classifyHttp(res: HttpResponse, now: number): Outcome {
   if (status === 408 || status === 425 || status >= 500)
     return { kind: 'retry', exchange, code: `HTTP_${status}`, message: `HTTP ${status}`, retryAfterMs }
   if (status === 410) return { kind: 'paused', exchange, code: 'HTTP_410', message: 'endpoint gone (410)' }
+  // credentials refused: every conversion would fail alike until someone fixes them, so the destination is
+  // paused and its deliveries wait, rather than each being dead-lettered (delivery-reliability.md §6)
+  if (status === 401 || status === 403)
+    return { kind: 'paused', exchange, code: `HTTP_${status}`, message: `credentials refused (${status})` }
   return { kind: 'permanent', exchange, code: `HTTP_${status}`, message: `HTTP ${status}` }
 }
 

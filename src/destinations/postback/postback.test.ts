@@ -146,6 +146,21 @@ describe('postback against a local receiver', () => {
     )
   })
 
+  test('refused credentials (401, 403) pause the destination; a 400 is this conversion’s alone', async () => {
+    const d = destination({ url: `${receiver.url}/pb?cid={click_id}` })
+    for (const [code, kind] of [
+      [401, 'paused'],
+      [403, 'paused'],
+      [410, 'paused'],
+      [400, 'permanent'],
+      [404, 'permanent'],
+    ] as const) {
+      status = code
+      const [o] = await d.send([testJob(signal(), 'affiliate')], ctx())
+      assert.deepEqual([o.kind, o.code], [kind, `HTTP_${code}`], String(code))
+    }
+  })
+
   test('a failed send keeps its match keys; a postback never built has none', async () => {
     status = 500
     const [failed] = await destination({ url: `${receiver.url}/pb?cid={gclid}` }).send(
