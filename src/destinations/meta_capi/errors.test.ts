@@ -140,6 +140,13 @@ describe('classifyResponse', () => {
     const v = classifyResponse(response(400, graphError({ code: 100, error_user_msg: 'bad (data[4])' })), NOW)
     assert.deepEqual([v.outcome.kind, v.isolate, v.badIndex, v.halt], ['permanent', true, 4, false])
   })
+  test('a rejected code (105, 2650…) → permanent, isolated like an invalid parameter', () => {
+    const v = classifyResponse(response(400, graphError({ code: 105, message: 'too many parameters' })), NOW)
+    assert.deepEqual(
+      [v.outcome.kind, v.outcome.code, v.isolate, v.halt],
+      ['permanent', 'META_105', true, false],
+    )
+  })
   test('auth → paused and halt', () => {
     const v = classifyResponse(response(401, graphError({ code: 190, error_subcode: 460 })), NOW)
     assert.deepEqual([v.outcome.kind, v.outcome.code, v.halt], ['paused', 'META_190_460', true])

@@ -11,7 +11,7 @@
  * | 4, 17, 32, 613, 80000–80014                 | throttle  | `throttled`, Retry-After or usage-header delay    |
  * | 1, 2, 341, 368, 5000, 21009                 | transient | `retry` with backoff                              |
  * | 100 (other subcodes)                        | invalid   | `permanent` per event, after batch isolation      |
- * | 105, 2650, 2655, 1487301, 1487366           | rejected  | `permanent` (Meta's message kept)                 |
+ * | 105, 2650, 2655, 1487301, 1487366           | rejected  | `permanent` per event, after batch isolation      |
  * | anything else                               | transient | `retry`; the engine caps attempts                 |
  *
  * @example
@@ -206,7 +206,14 @@ export function classifyResponse(res: HttpResponse, now: number): Verdict {
         halt: false,
       }
     case 'rejected':
-      return { outcome: { kind: 'permanent', exchange, code, message }, isolate: false, halt: false }
+      // Meta rejects the whole request for what may be one event's fault (105: too many parameters): a batch
+      // is split to find it, or one bad event would dead-letter the other 999
+      return {
+        outcome: { kind: 'permanent', exchange, code, message },
+        isolate: true,
+        badIndex: badEventIndex(err),
+        halt: false,
+      }
   }
 }
 
