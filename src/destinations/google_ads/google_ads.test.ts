@@ -172,6 +172,15 @@ describe('google ads payload', () => {
     assert.deepEqual(matchKeysOf(bare), [])
   })
 
+  test('a correction of a call conversion (no click id, no orderId to adjust by) is refused with why', () => {
+    const s = callOnly({ name: 'correction', attrs: { corrects: 'sig-2', adjustment: 'retract' } })
+    const refused = buildAdsRow(s, settings)
+    assert.deepEqual(
+      [refused.ok, (refused as { code?: string }).code],
+      [false, 'GOOGLE_ADS_CALL_CORRECTION_UNSUPPORTED'],
+    )
+  })
+
   test('corrections become adjustments by orderId', () => {
     const retract = row(signal({ name: 'correction', attrs: { corrects: 'sig-1', adjustment: 'retract' } }))
     assert.deepEqual(retract, {

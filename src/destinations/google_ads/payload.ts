@@ -150,11 +150,20 @@ export function buildAdsRow(signal: Signal, settings: AdsSettings): AdsRow {
   const conversionAction = conversionActionResource(settings.customerId, found.action)
 
   if (correction) {
+    // a call conversion has no orderId (CallConversion carries none) and no gclid to pair with: Google could
+    // only answer CONVERSION_NOT_FOUND, so say why here instead of sending a request that cannot work
+    if (conversionKind(signal) === 'call')
+      return {
+        ok: false,
+        code: 'GOOGLE_ADS_CALL_CORRECTION_UNSUPPORTED',
+        message:
+          'the conversion was uploaded as a call conversion, which has no orderId to adjust by; retract or restate it in Google Ads',
+      }
     const row: ConversionAdjustment = {
       conversionAction,
       adjustmentType: correction.adjustment === 'retract' ? 'RETRACTION' : 'RESTATEMENT',
       adjustmentDateTime: adsDateTime(signal.occurredAt, settings.timeZone),
-      // Every click / ECfL upload carries orderId = signal id, so the original is found by it.
+      // every click / ECfL upload carries orderId = signal id, so the original is found by it
       orderId: correction.signalId,
     }
     if (correction.adjustment === 'restate') {
