@@ -15,7 +15,15 @@ import type { Outcome } from '../../model/signal.ts'
 import type { DestinationDefinition } from '../contract.ts'
 import { classifyHttp } from '../http.ts'
 import { macroValue, macroValues } from '../view.ts'
-import { type Encoding, MissingMacroError, matchKeysOf, render } from './template.ts'
+import {
+  type Encoding,
+  foreignMacros,
+  MACRO_SYNTAXES,
+  type MacroSyntax,
+  MissingMacroError,
+  matchKeysOf,
+  render,
+} from './template.ts'
 
 const PostbackConfig = T.Object({
   url: T.String({ pattern: '^https?://' }),
@@ -30,6 +38,11 @@ const PostbackConfig = T.Object({
   /** Signal name (or glob-free name) → the status value this network expects. */
   status_map: T.Optional(T.Record(T.String(), T.String())),
   missing: T.Union([T.Literal('empty'), T.Literal('fail')], { default: 'empty' }),
+  /** How this network writes macros: `{x}` (default), `{{x}}`, `[x]`, `[[x]]`, `#x#`, `%%x%%` (template.ts). */
+  macro_syntax: T.Union(
+    Object.keys(MACRO_SYNTAXES).map((k) => T.Literal(k as MacroSyntax)),
+    { default: 'braces' },
+  ),
   signature: T.Optional(
     T.Object({
       secret: T.String({ minLength: 8 }),
@@ -55,6 +68,20 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
   defaults: { batchSize: 1, concurrency: 8, timeoutMs: 30_000 },
   // nested (signature.secret, header values, query parameters): passed per request below instead
   secrets: [],
+  check(config) {
+    const syntax = config.macro_syntax ?? 'braces'
+    const templates: [string, string][] = [['url', config.url]]
+    if (typeof config.body === 'string') templates.push(['body', config.body])
+    else for (const [k, v] of Object.entries(config.body ?? {})) templates.push([`body.${k}`, v])
+    return templates.flatMap(([field, t]) => {
+      const foreign = foreignMacros(t, syntax)
+      return foreign.length
+        ? [
+            `${field}: ${foreign.join(', ')} is not a macro in macro_syntax ${syntax}; set macro_syntax to the network's`,
+          ]
+        : []
+    })
+  },
   create(_name, config) {
     const success = config.success
     const okBody = success?.body_matches ? new RegExp(success.body_matches) : undefined
@@ -86,22 +113,26 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
           let body: string | undefined
           const headers: Record<string, string> = { 'user-agent': 'closeloop/0.1', ...(config.headers ?? {}) }
           try {
-            url = render(config.url, lookup, 'url', config.missing)
+            url = render(config.url, lookup, 'url', config.missing, config.macro_syntax)
             if (config.method === 'POST' && config.body !== undefined) {
               const enc: Encoding = config.body_type === 'json' ? 'json' : 'form'
-              if (typeof config.body === 'string') body = render(config.body, lookup, enc, config.missing)
+              if (typeof config.body === 'string')
+                body = render(config.body, lookup, enc, config.missing, config.macro_syntax)
               else if (enc === 'json')
                 body = JSON.stringify(
                   Object.fromEntries(
                     Object.entries(config.body).map(([k, v]) => [
                       k,
-                      render(v, lookup, 'raw', config.missing),
+                      render(v, lookup, 'raw', config.missing, config.macro_syntax),
                     ]),
                   ),
                 )
               else
                 body = new URLSearchParams(
-                  Object.entries(config.body).map(([k, v]) => [k, render(v, lookup, 'raw', config.missing)]),
+                  Object.entries(config.body).map(([k, v]) => [
+                    k,
+                    render(v, lookup, 'raw', config.missing, config.macro_syntax),
+                  ]),
                 ).toString()
               headers['content-type'] =
                 enc === 'json' ? 'application/json' : 'application/x-www-form-urlencoded'

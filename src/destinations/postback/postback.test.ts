@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import { after, before, beforeEach, describe, test } from 'node:test'
+import { readConfig } from '../../config/index.ts'
 import type { EcapiEvent } from '../../model/ecapi.ts'
 import type { ClickIdentity } from '../../model/identity.ts'
 import type { Signal } from '../../model/signal.ts'
@@ -12,7 +13,7 @@ import { createHttpClient, type HttpClient } from '../http.ts'
 import { listenLocal, readBody } from '../testing/mock-http.ts'
 import { type SignalOverrides, testContext, testJob, testSignal } from '../testing/signals.ts'
 import { postbackDestination } from './index.ts'
-import { matchKeysOf } from './template.ts'
+import { foreignMacros, matchKeysOf, render } from './template.ts'
 
 function signal(o: SignalOverrides = {}): Signal {
   const base: EcapiEvent = {
@@ -58,6 +59,49 @@ describe('postback match keys', () => {
     assert.deepEqual(matchKeysOf({ payout: '12', status: 'approved' }), [])
     assert.deepEqual(matchKeysOf({ click_id: undefined, gclid: '', fbclid: '  ' }), [])
     assert.deepEqual(matchKeysOf({}), [])
+  })
+})
+
+describe('postback macro syntaxes', () => {
+  const values: Record<string, string> = { subid: 'ab c', payout: '12.5', caller: '+12125550000' }
+  const lookup = (n: string) => values[n]
+
+  test('each network’s syntax renders its tokens, URL-encoded unless raw', () => {
+    const cases = [
+      ['braces', 'https://n.example/pb?s={subid}&c={caller}&r={_caller}'],
+      ['double_braces', 'https://n.example/pb?s={{subid}}&c={{caller}}&r={{_caller}}'],
+      ['brackets', 'https://n.example/pb?s=[subid]&c=[caller]&r=[_caller]'],
+      ['double_brackets', 'https://n.example/pb?s=[[subid]]&c=[[caller]]&r=[[_caller]]'],
+      ['hashes', 'https://n.example/pb?s=#subid#&c=#caller#&r=#_caller#'],
+      ['percents', 'https://n.example/pb?s=%%subid%%&c=%%caller%%&r=%%_caller%%'],
+    ] as const
+    for (const [syntax, template] of cases)
+      assert.equal(
+        render(template, lookup, 'url', 'empty', syntax),
+        'https://n.example/pb?s=ab%20c&c=%2B12125550000&r=+12125550000',
+        syntax,
+      )
+  })
+
+  test('tokens of another syntax are a config error naming the field; the right syntax passes', () => {
+    assert.deepEqual(foreignMacros('https://p.example/?s=[[subid]]&a=[[payout]]', 'braces'), [
+      '[[subid]]',
+      '[[payout]]',
+    ])
+    assert.deepEqual(foreignMacros('https://p.example/?s={{subid}}', 'double_braces'), [])
+    const errorsFor = (extra: string) =>
+      readConfig(`destinations: { net: { type: postback, ${extra} } }\n`, {}).errors
+    const [url] = errorsFor('url: "https://p202.example/gpb.php?subid={{subid}}&amount=#payout#"')
+    assert.match(
+      url ?? '',
+      /^destinations\.net\.url: \{\{subid\}\}, #payout# is not a macro in macro_syntax braces/,
+    )
+    const [body] = errorsFor('url: "https://p.example/pb", method: POST, body: { s: "[[subid]]" }')
+    assert.match(body ?? '', /^destinations\.net\.body\.s: \[\[subid\]\] is not a macro/)
+    assert.deepEqual(
+      errorsFor('url: "https://p202.example/gpb.php?subid=[[subid]]", macro_syntax: double_brackets'),
+      [],
+    )
   })
 })
 

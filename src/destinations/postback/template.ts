@@ -11,7 +11,44 @@ import { unique } from '../values.ts'
 
 export type Encoding = 'url' | 'form' | 'json' | 'raw'
 
-const TOKEN = /\{(_?)([A-Za-z0-9_.:-]+)\}/g
+/**
+ * How a network writes its macros (telephony-and-postbacks.md §3.4): `{x}` (most trackers), `{{x}}`, `[x]`,
+ * `[[x]]` (Prosper202, Admitad), `#x#` (CAKE), `%%x%%`. A leading `_` inside asks for the raw value.
+ */
+export const MACRO_SYNTAXES = {
+  braces: ['{', '}'],
+  double_braces: ['{{', '}}'],
+  brackets: ['[', ']'],
+  double_brackets: ['[[', ']]'],
+  hashes: ['#', '#'],
+  percents: ['%%', '%%'],
+} as const
+export type MacroSyntax = keyof typeof MACRO_SYNTAXES
+
+const NAME = '[A-Za-z0-9_.:-]+'
+const escapeRe = (s: string) => s.replace(/[[\]{}]/g, '\\$&')
+const TOKENS = Object.fromEntries(
+  Object.entries(MACRO_SYNTAXES).map(([syntax, [open, close]]) => [
+    syntax,
+    new RegExp(`${escapeRe(open)}(_?)(${NAME})${escapeRe(close)}`, 'g'),
+  ]),
+) as Record<MacroSyntax, RegExp>
+
+/**
+ * Tokens of another syntax than the configured one: rendered as they are, they would reach the network as
+ * literal text (or, for `{{x}}` read as braces, as `{value}`) while the network answered 2xx and the
+ * conversion counted as delivered. A config check names them.
+ *
+ * @example foreignMacros('https://p.example/?s=[[subid]]', 'braces') // ['[[subid]]']
+ */
+export function foreignMacros(template: string, syntax: MacroSyntax): string[] {
+  const found: string[] = []
+  for (const other of ['double_braces', 'double_brackets', 'hashes', 'percents'] as const) {
+    if (other === syntax) continue
+    for (const m of template.matchAll(TOKENS[other])) found.push(m[0])
+  }
+  return unique(found)
+}
 
 export class MissingMacroError extends Error {}
 
@@ -20,11 +57,13 @@ export function render(
   lookup: (name: string) => string | undefined,
   encoding: Encoding,
   missing: 'empty' | 'fail' = 'empty',
+  syntax: MacroSyntax = 'braces',
 ): string {
-  return template.replace(TOKEN, (_m, raw: string, name: string) => {
+  const [open, close] = MACRO_SYNTAXES[syntax]
+  return template.replace(TOKENS[syntax], (_m, raw: string, name: string) => {
     const v = lookup(name)
     if (v === undefined) {
-      if (missing === 'fail') throw new MissingMacroError(`macro {${name}} has no value`)
+      if (missing === 'fail') throw new MissingMacroError(`macro ${open}${name}${close} has no value`)
       return ''
     }
     if (raw === '_' || encoding === 'raw') return v
