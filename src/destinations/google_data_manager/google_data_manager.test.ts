@@ -278,10 +278,10 @@ describe('google_data_manager against the mock API', () => {
   let dm: MockDataManager
   const http = createHttpClient({ allowPrivate: true })
   const ctx = (testMode = false) => ({ http, testMode, now: () => Date.now(), log: silentLog })
-  const destination = () =>
+  const destination = (over: { base_url?: string } = {}) =>
     googleDataManagerDestination.create('google', {
       ...baseConfig,
-      base_url: dm.url,
+      base_url: over.base_url ?? dm.url,
       token_url: oauth.url,
       allow_private: true,
     } as GoogleDataManagerConfig & { type: string })
@@ -398,6 +398,37 @@ describe('google_data_manager against the mock API', () => {
       [400, 200],
     )
     assert.ok(dm.events.has('111/ff-3') && !dm.events.has('111/ff-2'))
+  })
+
+  test('fast-fail naming one bad event at a time: each is dead-lettered, every good event still delivered', async () => {
+    const first = await startMockDataManager({
+      tokens: oauth,
+      conversionActions: ['111'],
+      operatingAccountId: '1234567890',
+      violations: 'first',
+    })
+    try {
+      const outcomes = await destination({ base_url: first.url }).send(
+        [
+          job(signal({ id: 'f1-1' })),
+          job(signal({ id: 'f1-2', currency: 'dollars' })),
+          job(signal({ id: 'f1-3' })),
+          job(signal({ id: 'f1-4', currency: 'euros' })),
+          job(signal({ id: 'f1-5' })),
+        ],
+        ctx(),
+      )
+      assert.deepEqual(
+        outcomes.map((o) => o.kind),
+        ['delivered', 'permanent', 'delivered', 'permanent', 'delivered'],
+      )
+      assert.deepEqual(
+        first.received.map((r) => r.status),
+        [400, 400, 200],
+      )
+    } finally {
+      await first.close()
+    }
   })
 
   test('throttling, outages and permission errors', async () => {

@@ -132,8 +132,17 @@ async function postIngest(
 }
 
 /**
- * Send a chunk; if Google pinpoints bad events, dead-letter those and re-send the rest once (fast-fail
- * means the good events in a rejected request were not processed).
+ * Re-sends of one chunk after Google pinpointed bad events. Each removes at least one bad event; past the
+ * limit, the events not yet sent through are retried later rather than dead-lettered, since nothing says
+ * they are bad.
+ */
+const MAX_RESENDS = 8
+
+/**
+ * Send a chunk; if Google pinpoints bad events, dead-letter those and re-send the rest (fast-fail means the
+ * good events in a rejected request were not processed). A fast-fail answer may name only the first bad
+ * event, so the rest is re-sent until it goes through, up to `MAX_RESENDS` times: re-sending once
+ * dead-lettered every good event behind a second bad one.
  */
 async function sendChunk(
   chunk: Built[],
@@ -143,7 +152,7 @@ async function sendChunk(
   url: string,
   timeoutMs: number,
   outcomes: Outcome[],
-  resend = true,
+  resends = 0,
 ): Promise<void> {
   const request = buildIngestRequest(chunk, settings, { validateOnly: ctx.testMode })
   const { outcome, res } = await postIngest(ctx, tokens, url, JSON.stringify(request), timeoutMs)
@@ -178,7 +187,7 @@ async function sendChunk(
     ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
   }
   const bad = new Set(error.eventIndexes.filter((i) => i < chunk.length))
-  if (error.kind !== 'permanent' || bad.size === 0 || bad.size === chunk.length || !resend) {
+  if (error.kind !== 'permanent' || bad.size === 0 || bad.size === chunk.length) {
     for (const b of chunk) outcomes[b.job] = failed
     return
   }
@@ -187,7 +196,17 @@ async function sendChunk(
     if (bad.has(i)) outcomes[b.job] = failed
     else rest.push(b)
   })
-  await sendChunk(rest, settings, ctx, tokens, url, timeoutMs, outcomes, false)
+  if (resends >= MAX_RESENDS) {
+    const later: Outcome = {
+      kind: 'retry',
+      exchange,
+      code: 'GOOGLE_DM_RESEND_LIMIT',
+      message: `sent again ${MAX_RESENDS} times after Google named bad events; retried later`,
+    }
+    for (const b of rest) outcomes[b.job] = later
+    return
+  }
+  await sendChunk(rest, settings, ctx, tokens, url, timeoutMs, outcomes, resends + 1)
 }
 
 export const googleDataManagerDestination: DestinationDefinition<typeof GoogleDataManagerConfig> = {

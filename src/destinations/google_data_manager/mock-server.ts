@@ -32,6 +32,11 @@ export interface MockDataManagerOptions {
   operatingAccountId: string
   /** When set, the only manager account allowed to log in for the operating account. */
   loginAccountId?: string
+  /**
+   * Which field violations a rejected request names: all of them (default), or only the first, as a
+   * fast-fail API that stops at the first error may; the reference does not say which Google does.
+   */
+  violations?: 'all' | 'first'
 }
 
 export interface ReceivedRequest {
@@ -309,7 +314,8 @@ export async function startMockDataManager(opts: MockDataManagerOptions): Promis
     const violations = semanticViolations(body, opts)
     if (violations.length) {
       record(400)
-      return rpcError(res, 400, 'There was a problem with the request.', violations[0].reason, violations)
+      const named = opts.violations === 'first' ? violations.slice(0, 1) : violations
+      return rpcError(res, 400, 'There was a problem with the request.', violations[0].reason, named)
     }
     for (const d of asArr(body.destinations)) {
       const login = asObj(d.loginAccount).accountId
