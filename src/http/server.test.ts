@@ -3,7 +3,7 @@ import { connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
-import { createServer, nestedDeeperThan, wellFormed } from './server.ts'
+import { cleanStrings, createServer, nestedDeeperThan } from './server.ts'
 
 describe('the HTTP server', () => {
   let app: FastifyInstance
@@ -12,6 +12,7 @@ describe('the HTTP server', () => {
     app = createServer({ bodyLimit: 1_048_576, logger: pino({ level: 'silent' }), trustProxy: false })
     app.post('/echo', async (req) => ({ body: req.body }))
     app.get('/things/:id', async (req) => req.params)
+    app.get('/query', async (req) => req.query)
     await app.listen({ port: 0, host: '127.0.0.1' })
     port = (app.server.address() as { port: number }).port
   })
@@ -64,10 +65,34 @@ describe('the HTTP server', () => {
     assert.equal(nestedDeeperThan('["[[[[[[", 1]', 2), false)
   })
 
+  test('a NUL is read as U+FFFD in JSON, form and query alike (a store cannot keep it consistently)', async () => {
+    const json = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"data_set_id":"\\u0000","id":"a\\u0000b","k\\u0000":1,"keep":"back\\\\u0000slash"}',
+    })
+    assert.deepEqual(json.json().body, {
+      data_set_id: '\uFFFD',
+      id: 'a\uFFFDb',
+      'k\uFFFD': 1,
+      keep: 'back\\u0000slash',
+    })
+    const form = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'CallSid=CA%001&To=%2B1800',
+    })
+    assert.deepEqual(form.json().body, { CallSid: 'CA\uFFFD1', To: '+1800' })
+    const query = await app.inject({ method: 'GET', url: '/query?call_id=CA%00&call_id=x&v=1' })
+    assert.deepEqual(query.json(), { call_id: ['CA\uFFFD', 'x'], v: '1' })
+  })
+
   test('nesting far deeper than the call stack is walked without overflowing', () => {
     let v: unknown = 'x\ud800'
     for (let i = 0; i < 200_000; i++) v = [v]
-    let out = wellFormed(v)
+    let out = cleanStrings(v)
     for (let i = 0; i < 200_000; i++) out = (out as unknown[])[0]
     assert.equal(out, 'x\uFFFD')
   })

@@ -2,6 +2,7 @@
  * The HTTP server: fastify with raw-body capture (stored with every input, and needed for signatures),
  * one error renderer, body limits, and no per-request log lines on the hot path.
  */
+import { parse as parseQueryString } from 'node:querystring'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import { appError } from '../model/errors.ts'
@@ -45,35 +46,59 @@ export function nestedDeeperThan(text: string, max: number): boolean {
   return false
 }
 
-/** `\uD800`–`\uDFFF` in the text: JSON can spell a surrogate alone, which decoding bytes never gives. */
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/
-const mayHoldLoneSurrogates = (text: string) => text.includes('\\u') && SURROGATE_ESCAPE.test(text)
+/**
+ * `\u0000` or `\uD800`–`\uDFFF` in JSON text: a NUL, or a surrogate that may stand alone, neither of which
+ * decoding UTF-8 bytes gives a string (see `cleanStrings`).
+ */
+const UNCLEAN_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/
+const jsonMayBeUnclean = (text: string) => text.includes('\\u') && UNCLEAN_ESCAPE.test(text)
+/** `%00` (or a raw NUL) in a form body or query string. */
+const formMayBeUnclean = (text: string) => text.includes('%00') || text.includes('\0')
+
+/** A string as closeloop keeps it: unpaired surrogates and NULs replaced by U+FFFD. */
+function cleanString(s: string): string {
+  const w = s.isWellFormed() ? s : s.toWellFormed()
+  return w.includes('\0') ? w.replaceAll('\0', '\uFFFD') : w
+}
 
 /**
- * The parsed body with every unpaired surrogate, in values and keys, replaced by U+FFFD, as undecodable bytes
- * are. Such a string is not Unicode: PostgreSQL's jsonb refuses it, a hash of it depends on how it is encoded,
- * and a platform may reject the whole batch it travels in. Iterative, so no nesting depth overflows the stack.
+ * The parsed input with every unpaired surrogate and NUL, in values and keys, replaced by U+FFFD, as
+ * undecodable bytes are. Such strings behaved differently per store: PostgreSQL's jsonb refuses a lone
+ * surrogate and text cannot hold a NUL (stored as U+FFFD there, as-is in SQLite), so a resent event whose
+ * `data_set_id` held a NUL no longer matched its own dedup key on PostgreSQL and was answered 503 forever;
+ * and a platform may reject the whole batch a lone surrogate travels in. Iterative, so no nesting depth
+ * overflows the stack.
  *
  * @example
- *   wellFormed(JSON.parse('{"city":"New York\\ud800"}')) // { city: 'New York\uFFFD' }
+ *   cleanStrings(JSON.parse('{"city":"New York\\ud800","id":"a\\u0000"}')) // { city: 'New York\uFFFD', id: 'a\uFFFD' }
  */
-export function wellFormed(body: unknown): unknown {
+export function cleanStrings(input: unknown): unknown {
   // defined rather than assigned: JSON.parse made every key an own data property, `__proto__` included
   const define = (o: object, key: string, value: unknown) =>
     Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true })
-  const root = { body }
+  const root = { input }
   const stack: object[] = [root]
   for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
     for (const [key, v] of Object.entries(node)) {
       if (typeof v === 'object' && v !== null) stack.push(v)
-      else if (typeof v === 'string' && !v.isWellFormed()) define(node, key, v.toWellFormed())
-      if (!key.isWellFormed()) {
-        define(node, key.toWellFormed(), (node as Record<string, unknown>)[key])
+      else if (typeof v === 'string') {
+        const clean = cleanString(v)
+        if (clean !== v) define(node, key, clean)
+      }
+      const cleanKey = cleanString(key)
+      if (cleanKey !== key) {
+        define(node, cleanKey, (node as Record<string, unknown>)[key])
         delete (node as Record<string, unknown>)[key]
       }
     }
   }
-  return root.body
+  return root.input
+}
+
+/** Query strings parsed as fastify does, with NULs cleaned as in bodies (a postback's `call_id=CA%00`). */
+function parseQuery(text: string): Record<string, unknown> {
+  const q = parseQueryString(text)
+  return formMayBeUnclean(text) ? (cleanStrings(q) as Record<string, unknown>) : q
 }
 
 export function createServer(opts: {
@@ -94,7 +119,7 @@ export function createServer(opts: {
           )(opts.trustProxy)
         : opts.trustProxy,
     // call platforms put ids in paths; keep routing strict and predictable
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, querystringParser: parseQuery },
     return503OnClosing: true,
     // URLs the router cannot decode, and over-long path segments, answer in the catalogue's shape
     frameworkErrors: (err, _req, reply) => sendError(reply, toAppError(err)),
@@ -109,7 +134,8 @@ export function createServer(opts: {
       req.rawBody = text
       const type = String(req.headers['content-type'] ?? '').toLowerCase()
       if (type.startsWith('application/x-www-form-urlencoded')) {
-        done(null, Object.fromEntries(new URLSearchParams(text)))
+        const form = Object.fromEntries(new URLSearchParams(text))
+        done(null, formMayBeUnclean(text) ? cleanStrings(form) : form)
         return
       }
       if (text.trim() === '') {
@@ -139,7 +165,7 @@ export function createServer(opts: {
         )
         return
       }
-      done(null, mayHoldLoneSurrogates(text) ? wellFormed(parsed) : parsed)
+      done(null, jsonMayBeUnclean(text) ? cleanStrings(parsed) : parsed)
     },
   )
   // any other declared type is refused with 415 (fastify raises FST_ERR_CTP_INVALID_MEDIA_TYPE)

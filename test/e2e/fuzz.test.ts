@@ -1,7 +1,8 @@
 /**
- * Hostile and malformed input against every inbound route of a real server (SQLite, loopback HTTP, the
- * Meta mock and a postback/webhook receiver behind it): seeded mutations of valid ECAPI events, batches,
- * clicks, signed Twilio callbacks, call-platform webhooks, disposition postbacks and operator queries.
+ * Hostile and malformed input against every inbound route of a real server (SQLite or PostgreSQL, loopback
+ * HTTP, the Meta and Google Data Manager mocks and a postback/webhook receiver behind it): seeded mutations
+ * of valid ECAPI events, batches, clicks, signed Twilio callbacks, call-platform webhooks, disposition
+ * postbacks, subject deletions and operator queries.
  *
  * What must hold, whatever arrives: no answer is a 5xx; every refusal carries a catalogued code with its
  * catalogued status; an accepted event sent again is a duplicate of the same event; every delivery the
@@ -13,6 +14,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import twilio from 'twilio'
+import { startMockTokenServer } from '../../src/destinations/google/mock-token-server.ts'
+import { startMockDataManager } from '../../src/destinations/google_data_manager/mock-server.ts'
 import { startMockGraph } from '../../src/destinations/meta_capi/mock-server.ts'
 import { ERRORS } from '../../src/model/errors.ts'
 import { openPostgresStore } from '../../src/store/postgres/index.ts'
@@ -88,6 +91,8 @@ for (const store of ['sqlite', 'postgres'] as const)
     let app: TestApp
     let receiver: Awaited<ReturnType<typeof startReceiver>>
     let graph: Awaited<ReturnType<typeof startMockGraph>>
+    let tokens: Awaited<ReturnType<typeof startMockTokenServer>>
+    let google: Awaited<ReturnType<typeof startMockDataManager>>
     const sent: Sent[] = []
     /** Accepted single events: the exact body and the event it became. */
     const accepted: { body: string; eventId: string }[] = []
@@ -103,6 +108,14 @@ for (const store of ['sqlite', 'postgres'] as const)
       }
       receiver = await startReceiver()
       graph = await startMockGraph({ tokens: ['meta-token-fuzz'], pixels: ['123'] })
+      tokens = await startMockTokenServer({
+        clients: [{ clientId: 'cid', clientSecret: 'csecret', refreshToken: 'rtok' }],
+      })
+      google = await startMockDataManager({
+        tokens,
+        conversionActions: ['111'],
+        operatingAccountId: '1234567890',
+      })
       app = await startApp(
         `
 delivery: { sweep_interval_ms: 50, retry_schedule_s: [0.05, 0.05], jitter: 0 }
@@ -123,8 +136,18 @@ destinations:
     allow_private: true
   hook: { type: webhook, url: "${receiver.url}/hook", secret: whsec_Zm1zYWZ6ZmRzYWZzZGFmc2RhZnNkYWZzZGFm, allow_private: true }
   meta: { type: meta_capi, pixel_id: "123", access_token: meta-token-fuzz, base_url: "${graph.url}", allow_private: true }
+  google:
+    type: google_data_manager
+    client_id: cid
+    client_secret: csecret
+    refresh_token: rtok
+    token_url: "${tokens.url}/token"
+    base_url: "${google.url}"
+    allow_private: true
+    operating_account_id: "1234567890"
+    destination_id: "111"
 routes:
-  - { signals: ["*"], to: [pb, hook, meta] }
+  - { signals: ["*"], to: [pb, hook, meta, google] }
 `,
         { store: pgStore },
       )
@@ -133,6 +156,8 @@ routes:
       await app?.close()
       await receiver?.close()
       await graph?.close()
+      await google?.close()
+      await tokens?.close()
       await db?.drop()
     })
 
@@ -255,6 +280,13 @@ routes:
             authorization: '',
           })
       },
+      async deletion(rand) {
+        const subject = mutate(rand, { email: 'John.Doe@Gmail.com', phone: '+1 (212) 555-0100' })
+        await send('deletion', 'POST', '/v1/subjects/delete', JSON.stringify(subject) ?? 'null', {
+          ...json,
+          authorization: `Bearer ${API_KEY}`,
+        })
+      },
       async query(rand) {
         const odd = () =>
           encodeURIComponent(
@@ -328,7 +360,7 @@ routes:
           ...json,
           authorization: `Bearer ${API_KEY}`,
         })
-        assert.equal(res.status, 200, res.text)
+        assert.equal(res.status, 200, `${a.body} → ${res.text}`)
         const answer = res.body as { status: string; duplicate_of: string }
         assert.equal(answer.status, 'duplicate', `${a.body.slice(0, 200)} → ${res.text}`)
         assert.equal(answer.duplicate_of, a.eventId)
