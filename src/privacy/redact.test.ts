@@ -216,6 +216,10 @@ describe('redactor: forget mode (subject deletion)', () => {
       { path: '/email', message: 'not an email address' },
       { path: '/phone', message: 'not a phone number (use E.164, e.g. +12125550000)' },
     ])
+    // a control character is in no address (and PostgreSQL cannot hold a NUL in a search term)
+    assert.deepEqual(subjectOf({ email: 'user@example.com\u0000' }), [
+      { path: '/email', message: 'not an email address' },
+    ])
   })
 
   test('values and hashes of the subject are removed; others are hashed as in retention', () => {

@@ -554,7 +554,8 @@ export function subjectOf(
   const s: Subject = { emails: [], phones: [], hashes: [] }
   if (input.email !== undefined) {
     const e = input.email.trim().toLowerCase()
-    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e))
+    // control characters (a NUL) are in no address, and PostgreSQL cannot even hold them in a search
+    if (!/^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u.test(e))
       errors.push({ path: '/email', message: 'not an email address' })
     else {
       s.emails.push(e)

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createTestDatabase } from '../../../test/helpers/postgres.ts'
-import { createPool } from './pool.ts'
+import { createPool, longRead } from './pool.ts'
 
 test('a statement prepared on an empty table uses the index once the table has grown', async () => {
   const db = await createTestDatabase()
@@ -60,6 +60,21 @@ test('asyncCommit turns synchronous_commit off on its connections; other pools k
   } finally {
     await plain.end()
     await quick.end()
+    await db.drop()
+  }
+})
+
+test('a long read cleans its parameters as every statement does: a NUL becomes U+FFFD, not a failed read', async () => {
+  const db = await createTestDatabase()
+  const pool = createPool(db.url, { poolSize: 1 })
+  try {
+    const rows = await longRead<{ v: string; a: string[] }>(pool, 'SELECT $1::text AS v, $2::text[] AS a', [
+      'a\u0000b',
+      ['%x\u0000%'],
+    ])
+    assert.deepEqual(rows, [{ v: 'a\uFFFDb', a: ['%x\uFFFD%'] }])
+  } finally {
+    await pool.end()
     await db.drop()
   }
 })

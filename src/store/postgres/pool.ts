@@ -147,7 +147,8 @@ export async function longRead<R extends object>(
       await c.query(`SET LOCAL statement_timeout = '${Math.round(timeoutS)}s'`)
       const res = await c.query<R>({
         text: sql,
-        values: params,
+        // cleaned like every other statement's: a NUL in a search term failed the read ('invalid byte sequence')
+        values: clean(params),
         query_timeout: timeoutS * 1000 + 2_000,
       } as pg.QueryConfig)
       return res.rows
