@@ -360,6 +360,18 @@ describe('dispositions (shipped defaults)', () => {
 })
 
 describe('corrections', () => {
+  test('the same amount in another currency is restated, saying which currency it replaced', async () => {
+    const h = await harness()
+    await h.send(disposition('Sale', T0, 100, 'CA1', { currency_code: 'USD' }))
+    await h.send(disposition('Sale', T0 + 60, 100, 'CA1', { currency_code: 'EUR' }))
+    const [restate] = h.named('correction')
+    assert.ok(restate, 'a restatement')
+    assert.deepEqual(
+      [restate.value, restate.currency, restate.attrs.previous_value, restate.attrs.previous_currency],
+      [100, 'EUR', 100, 'USD'],
+    )
+  })
+
   test('Sale restated on a changed value, then retracted when Cancelled', async () => {
     const h = await harness()
     await h.send(disposition('Sale', T0, 500))
@@ -376,6 +388,7 @@ describe('corrections', () => {
         corrects_occurred_at: T0,
         adjustment: 'restate',
         previous_value: 500,
+        previous_currency: 'USD',
         reason: 'value_changed',
       },
     )

@@ -534,7 +534,14 @@ export function reconcile(j: CallJourney, ev: Evaluation, ctx: ReconcileContext)
       }
       continue
     }
-    if (d.conversion && !sameMoney(prev.value, d.value) && prev.value !== undefined && d.value !== undefined)
+    // a new amount, or the same amount in another currency (100 USD → 100 EUR is a new value too)
+    if (
+      d.conversion &&
+      prev.value !== undefined &&
+      d.value !== undefined &&
+      (!sameMoney(prev.value, d.value) ||
+        (d.currency !== undefined && prev.currency !== undefined && d.currency !== prev.currency))
+    )
       push(correction(prev, 'restate', d.value, d.currency, 'value_changed'))
   }
 
@@ -571,6 +578,7 @@ export function reconcile(j: CallJourney, ev: Evaluation, ctx: ReconcileContext)
         corrects_occurred_at: e.occurredAt,
         adjustment,
         previous_value: e.value ?? null,
+        previous_currency: e.currency ?? null,
         reason,
       },
       [...e.causes],
