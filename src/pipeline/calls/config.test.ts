@@ -105,6 +105,18 @@ describe('day-parting', () => {
     assert.ok(!inWindow({ from: 22 * 60, to: 6 * 60 }, { day: 1, minutes: 12 * 60 }))
     assert.ok(!inWindow({ days: [1], from: 0, to: 1440 }, { day: 2, minutes: 0 }))
   })
+  test('a window past midnight with days belongs to the day it opened: Friday 22:00–06:00', () => {
+    const fridayNight = { days: [5], from: 22 * 60, to: 6 * 60 }
+    assert.ok(inWindow(fridayNight, { day: 5, minutes: 23 * 60 + 30 }), 'Fri 23:30')
+    assert.ok(inWindow(fridayNight, { day: 6, minutes: 60 }), 'Sat 01:00')
+    assert.ok(inWindow(fridayNight, { day: 6, minutes: 5 * 60 + 59 }), 'Sat 05:59')
+    assert.ok(!inWindow(fridayNight, { day: 5, minutes: 60 }), 'Fri 01:00 belongs to Thursday night')
+    assert.ok(!inWindow(fridayNight, { day: 6, minutes: 23 * 60 }), 'Sat 23:00')
+    assert.ok(
+      inWindow({ days: [6], from: 22 * 60, to: 6 * 60 }, { day: 0, minutes: 30 }),
+      'Saturday night into Sunday',
+    )
+  })
   test('campaignView applies hours and the first matching daypart', () => {
     const { rules } = compileRules({
       campaigns: {

@@ -545,8 +545,11 @@ export function localTime(epochS: number, timeZone: string): { day: number; minu
 
 /** Whether a local time falls in a window; a window whose `from` is after its `to` wraps past midnight. */
 export function inWindow(w: DayWindow, t: { day: number; minutes: number }): boolean {
-  if (w.days && !w.days.includes(t.day)) return false
-  return w.from <= w.to ? t.minutes >= w.from && t.minutes < w.to : t.minutes >= w.from || t.minutes < w.to
+  const onDay = (day: number) => !w.days || w.days.includes(day)
+  if (w.from <= w.to) return onDay(t.day) && t.minutes >= w.from && t.minutes < w.to
+  // a window past midnight belongs to the day it opened: Friday 22:00–06:00 includes Saturday 01:00
+  if (t.minutes >= w.from) return onDay(t.day)
+  return t.minutes < w.to && onDay((t.day + 6) % 7)
 }
 
 /** The campaign's rules for a call that started at `startS` (epoch seconds), after hours and day-parting. */
