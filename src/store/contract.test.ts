@@ -339,6 +339,47 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
       assert.deepEqual(await read(T0), {})
     })
 
+    test('a fact two journeys share is read-modify-written one at a time, however many arrive together', async () => {
+      // two calls from one caller: two journeys (on PostgreSQL two lanes, two open transactions) reading and
+      // incrementing one repeat-caller fact; each must see the other's write
+      const s = h.store()
+      const k = uid('caller')
+      const n = 12
+      await Promise.all(
+        Array.from({ length: n }, (_, i) => {
+          const key = uid(`call${i}`)
+          return s.ingest(
+            req([
+              item({
+                journey: { key },
+                facts: [k],
+                derive: (ctx) => ({
+                  journey: { key, state: { n: 1 } },
+                  facts: { [k]: { value: ((ctx.facts[k] as number | undefined) ?? 0) + 1, ttlMs: 60_000 } },
+                  signals: [],
+                }),
+              }),
+            ]),
+            T0,
+          )
+        }),
+      )
+      let seen: unknown
+      await s.ingest(
+        req([
+          item({
+            facts: [k],
+            derive: (ctx) => {
+              seen = ctx.facts[k]
+              return { signals: [] }
+            },
+          }),
+        ]),
+        T0,
+      )
+      assert.equal(seen, n)
+    })
+
     test('signals are idempotent by id: derived again, nothing new is delivered', async () => {
       const s = h.store()
       const dest = uid('d')

@@ -88,21 +88,27 @@ async function insertRaws(q: Queryable, raws: RawInput[]): Promise<void> {
 }
 
 /**
- * Locks every name the journey may be known by, then reads it `FOR UPDATE`: by key, else by the first
- * alias that resolves. Locks are taken in hash order so two transactions never wait on each other in a cycle.
+ * Locks every name the journey may be known by, and the facts the item reads, then reads the journey `FOR
+ * UPDATE`: by key, else by the first alias that resolves. Locks are taken in hash order in one statement,
+ * so two transactions never wait on each other in a cycle.
+ *
+ * The facts' locks matter for facts two journeys share: two calls from one caller are two journeys, on two
+ * lanes (two open transactions), and each read the repeat-caller fact before the other wrote it, so both
+ * converted (16 of 20 simultaneous pairs in a review's reproduction; none on SQLite, whose writer is one
+ * transaction at a time).
  */
 export async function lockJourney(
   q: Queryable,
   ref: { key?: string; aliases?: string[] } | undefined,
+  factKeys: string[] = [],
 ): Promise<JourneyState | undefined> {
-  if (!ref) return undefined
-  const names = [...(ref.key ? [ref.key] : []), ...(ref.aliases ?? [])]
+  const names = [...(ref?.key ? [ref.key] : []), ...(ref?.aliases ?? []), ...factKeys.map((k) => `fact:${k}`)]
   if (names.length === 0) return undefined
   await q.query(
     `SELECT pg_advisory_xact_lock($1, h) FROM (SELECT DISTINCT hashtext(n) AS h FROM unnest($2::text[]) n ORDER BY h) s`,
     [JOURNEY_LOCK_CLASS, names],
   )
-  return readJourney(q, ref)
+  return ref ? readJourney(q, ref) : undefined
 }
 
 /** For the timer path: take the journey's lock only if free right now; `false` means come back later. */
@@ -624,7 +630,7 @@ async function ingestEach(q: Queryable, w: Writing): Promise<void> {
     const ctx: DeriveContext = {
       eventId: row.id,
       rawId: w.req.raw.id,
-      journey: await lockJourney(q, item.journey),
+      journey: await lockJourney(q, item.journey, item.facts),
       facts: await loadFacts(q, item.facts, w.now),
       now: w.now,
     }
