@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs'
 import { Type as T, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
+import { LEASE_MARGIN_MS } from '../delivery/engine.ts'
 import { whsecProblem } from '../destinations/webhook/index.ts'
 import { validTimeZone } from '../model/time-zone.ts'
 import { pointerToDotted, validator } from '../model/validate.ts'
@@ -26,6 +27,8 @@ export interface Definition {
   secrets?: string[]
   /** Cross-field checks; each message starts with the field name (`secret: required …`). */
   check?: (config: never) => string[]
+  /** A destination type's defaults: its `timeoutMs` is checked against `delivery.lease_s`. */
+  defaults?: { timeoutMs: number }
 }
 
 export interface Plugin<C = Record<string, unknown>> {
@@ -114,6 +117,31 @@ function trustProxyProblems(trust: boolean | number | string[], sources: Record<
     )
 }
 
+/**
+ * A request must end inside its lease: the engine renews leases while a send runs, but if a renewal fails, a
+ * sweep (of any node) claims a job whose lease ran out mid-request and sends it again — a postback counted
+ * twice. So every enabled destination's timeout, set or its type's default, stays LEASE_MARGIN_MS below it.
+ */
+function leaseProblems(
+  leaseS: number,
+  destinations: Record<string, Plugin>,
+  definitions: Record<string, Definition>,
+): string[] {
+  const problems: string[] = []
+  for (const d of Object.values(destinations)) {
+    if (!d.enabled) continue
+    const set = (d.config as { timeout_ms?: number }).timeout_ms
+    const timeoutMs = set ?? definitions[d.type]?.defaults?.timeoutMs
+    if (timeoutMs === undefined || leaseS * 1000 >= timeoutMs + LEASE_MARGIN_MS) continue
+    problems.push(
+      `destinations.${d.name}.timeout_ms: ${set === undefined ? `the ${d.type} default of ` : ''}${timeoutMs} ms ` +
+        `must be at least ${LEASE_MARGIN_MS / 1000} s below delivery.lease_s (${leaseS} s), or a slow answer ` +
+        'can outlive its lease and be sent twice; lower timeout_ms or raise delivery.lease_s',
+    )
+  }
+  return problems
+}
+
 export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Registries): LoadResult {
   const errors: string[] = []
   const warnings: string[] = []
@@ -192,6 +220,7 @@ export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Reg
     return out
   }
   const destinations = resolvePlugins('destinations', CommonDestination)
+  errors.push(...leaseProblems(base.delivery.lease_s, destinations, registries.destinations))
   const sources = resolvePlugins('sources', CommonSource)
 
   const apiKeys = base.api_keys.filter((k, i) => {

@@ -58,7 +58,7 @@ export const DeliveryConfig = T.Object(
     retry_schedule_s: T.Array(Seconds, { minItems: 0, default: [5, 300, 1800, 7200, 18000, 36000, 36000] }),
     /** ±20 % as Svix: spreads retries of a failed burst. */
     jitter: T.Number({ minimum: 0, maximum: 1, default: 0.2 }),
-    /** Longest a request may hang before its lease can be taken by a sweep: above any timeout. */
+    /** How long a node owns a delivery; renewed while its request runs, and ≥ every timeout_ms + 2 s (load.ts). */
     lease_s: T.Number({ minimum: 1, default: 60 }),
     /** How often scheduled retries and expired leases are looked for; the hot path never waits on this. */
     sweep_interval_ms: T.Integer({ minimum: 10, default: 1000 }),

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { startReceiver } from '../../test/helpers/receiver.ts'
 import type { DestinationJob } from '../destinations/contract.ts'
 import { GRANTED } from '../model/identity.ts'
 import type { Outcome } from '../model/signal.ts'
@@ -108,17 +109,18 @@ function recorder(name: string, opts: { concurrency?: number; gate?: Promise<voi
 function engineFor(
   d: EngineDestination,
   token = 'node-a',
-  timing: { cooldownMs?: number; sweepIntervalMs?: number } = {},
+  timing: { cooldownMs?: number; sweepIntervalMs?: number; leaseMs?: number } = {},
+  on: { store?: Store; log?: EngineDestination['ctx']['log'] } = {},
 ) {
   return createEngine({
-    store,
+    store: on.store ?? store,
     destinations: [d],
     breaker: { failures: 5, cooldownMs: timing.cooldownMs ?? 1_000 },
-    leaseMs: 30_000,
+    leaseMs: timing.leaseMs ?? 30_000,
     sweepIntervalMs: timing.sweepIntervalMs ?? 60_000,
     token,
     metrics: createMetrics(),
-    log: quiet,
+    log: on.log ?? quiet,
   })
 }
 
@@ -242,6 +244,104 @@ describe('delivery engine', () => {
     // the rest is delivered (retries are due after 1 s), by both nodes once the breaker closed
     await until(() => delivered.size === 30, 10_000)
     await Promise.all([a.stop(), b.stop()])
+  })
+
+  test('a half-open probe dropped at lease renewal does not leave the destination stuck', async () => {
+    let fail = true
+    const sent: string[] = []
+    const d: EngineDestination = {
+      ...recorder('probe-dropped', { concurrency: 1 }).d,
+      destination: {
+        async send(jobs: DestinationJob[]): Promise<Outcome[]> {
+          for (const j of jobs) sent.push(j.delivery.id)
+          return jobs.map(() => (fail ? { kind: 'retry', code: 'E_HTTP_503' } : { kind: 'delivered' }))
+        },
+      },
+    }
+    const engine = engineFor(d, 'node-a', { cooldownMs: 100 })
+    engine.start()
+    engine.enqueue(await leased('probe-dropped', 5, 'node-a', Date.now() + 30_000))
+    await until(() => engine.health('probe-dropped')?.state === 'open')
+    fail = false
+    // the first job after the cooldown, the probe, is one node b claimed when its lease ran out: renewal drops it
+    const [stolen] = await leased('probe-dropped', 1, 'node-a.x', Date.now() - 1)
+    const taken = await store.claimDeliveries({
+      token: 'node-b',
+      now: Date.now(),
+      leaseMs: 60_000,
+      limit: 1,
+      destinations: ['probe-dropped'],
+    })
+    assert.deepEqual(
+      taken.map((j) => j.delivery.id),
+      [stolen.delivery.id],
+    )
+    const fresh = await leased('probe-dropped', 3, 'node-a.y', Date.now() + 30_000)
+    engine.enqueue([stolen, ...fresh])
+    // the next job probes instead, closes the breaker, and the rest follow
+    try {
+      await until(() => fresh.every((j) => sent.includes(j.delivery.id)), 3_000)
+    } finally {
+      await engine.stop()
+    }
+    assert.equal(sent.includes(stolen.delivery.id), false)
+    assert.equal(engine.health('probe-dropped')?.state, 'closed')
+  })
+
+  test('leases are renewed while a slow request runs: the sweep does not send it again', async () => {
+    const receiver = await startReceiver()
+    receiver.setDefault({ status: 200, body: 'ok', delayMs: 1_500 })
+    const d: EngineDestination = {
+      ...recorder('slow').d,
+      timeoutMs: 5_000,
+      destination: {
+        async send(jobs: DestinationJob[]): Promise<Outcome[]> {
+          for (const j of jobs) await (await fetch(`${receiver.url}/pb?d=${j.delivery.id}`)).text()
+          return jobs.map(() => ({ kind: 'delivered' }))
+        },
+      },
+    }
+    // a 300 ms lease, a 1.5 s answer, and a sweep every 20 ms that would take an expired lease over
+    const engine = engineFor(d, 'node-a', { leaseMs: 300, sweepIntervalMs: 20 })
+    const [job] = await leased('slow', 1, 'node-a', Date.now() + 300)
+    engine.start()
+    engine.enqueue([job])
+    try {
+      // a second request (the bug) shows up while the first is still waiting for its answer
+      await until(
+        async () => receiver.received.length > 1 || (await statusOf(job.delivery.id)) === 'delivered',
+      )
+      await new Promise((r) => setTimeout(r, 200))
+    } finally {
+      await engine.stop(2_000)
+      await receiver.close()
+    }
+    assert.deepEqual(
+      receiver.received.map((r) => r.url),
+      [`/pb?d=${job.delivery.id}`],
+    )
+  })
+
+  test('a lease lost while sending is logged; the send completes and the lane goes on', async () => {
+    const warnings: string[] = []
+    const log = { info() {}, warn: (_o: object, msg?: string) => void warnings.push(msg ?? '') }
+    let release = () => {}
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    const { d, sent } = recorder('lost', { concurrency: 1, gate })
+    // a store on which every renewal finds the lease taken
+    const lossy: Store = { ...store, renewLeases: async () => [] }
+    const engine = engineFor(d, 'node-a', { leaseMs: 300 }, { store: lossy, log })
+    engine.start()
+    engine.enqueue(await leased('lost', 2, 'node-a', Date.now() + 30_000))
+    try {
+      await until(() => warnings.includes('lease lost while sending: another node may send these again'))
+    } finally {
+      release()
+    }
+    await until(() => sent.length === 2)
+    await engine.stop()
   })
 
   test('the hot path stops leasing to a lane whose queue is full; the backlog stays claimable', async () => {

@@ -73,10 +73,15 @@ interface Lane {
   /** The store is being asked for the half-open probe / it granted it to us and we have not sent it yet. */
   probeAsked?: boolean
   probeGranted?: boolean
+  /** When the probe the store granted us may be taken over by another node. */
+  probeUntil?: number
 }
 
-/** A job whose lease ends within its timeout plus this margin is renewed before it is sent. */
-const LEASE_MARGIN_MS = 2_000
+/**
+ * A job whose lease ends within its timeout plus this margin is renewed before it is sent; config refuses a
+ * lease shorter than a destination's timeout plus this.
+ */
+export const LEASE_MARGIN_MS = 2_000
 /**
  * How much work a lane holds in memory: this many full rounds of its concurrency. Beyond it, new deliveries
  * stay pending in the store for whichever node has room, so one node's backlog does not starve the others
@@ -143,16 +148,28 @@ export function createEngine(opts: EngineOptions) {
       if (verdict === 'probe' && lane.inFlight > 0) return
       if (verdict === 'probe' && !lane.probeGranted) return askProbe(lane, t)
       if (!takeToken(lane)) return
-      if (verdict === 'probe') {
-        lane.probeGranted = false
-        lane.health = onProbe(lane.health)
-      }
-      const size = verdict === 'probe' ? 1 : lane.d.batchSize
+      const probe = verdict === 'probe'
+      if (probe) lane.probeGranted = false
+      const openedAt = lane.health.openedAt
+      const size = probe ? 1 : lane.d.batchSize
       const batch = lane.queue.splice(0, size)
       for (const job of batch) lane.queued.delete(job.delivery.id)
       lane.inFlight++
       const p = renewed(lane, batch)
-        .then((jobs) => (jobs.length ? send(lane, jobs) : undefined))
+        .then((jobs) => {
+          if (probe) {
+            // half_open only with a probe to send: one dropped at renewal (another node has it, or the store
+            // failed) left the lane waiting on a result that never came. Still open, the next job probes,
+            // under the grant we still hold if it has not run out.
+            if (!jobs.length) {
+              if (lane.health.state === 'open' && lane.health.openedAt === openedAt)
+                lane.probeGranted = now() < (lane.probeUntil ?? 0)
+              return
+            }
+            if (lane.health.state === 'open') lane.health = onProbe(lane.health)
+          }
+          return jobs.length ? send(lane, jobs) : undefined
+        })
         // send handles every expected failure; anything else must not become an unhandled rejection (the
         // jobs' leases run out and the sweep sends them again)
         .catch((err) => opts.log.warn({ destination: lane.d.name, err: String(err) }, 'send failed'))
@@ -178,8 +195,9 @@ export function createEngine(opts: EngineOptions) {
     if (lane.probeAsked) return
     lane.probeAsked = true
     const openedAt = lane.health.openedAt ?? 0
+    const until = t + lane.d.timeoutMs + LEASE_MARGIN_MS
     opts.store
-      .takeProbe(lane.d.name, openedAt, t + lane.d.timeoutMs + LEASE_MARGIN_MS, t)
+      .takeProbe(lane.d.name, openedAt, until, t)
       .catch((err) => {
         opts.log.warn({ destination: lane.d.name, err: String(err) }, 'taking the probe failed')
         return true
@@ -197,7 +215,10 @@ export function createEngine(opts: EngineOptions) {
               await releaseQueued(lane)
             }
           }
-        } else lane.probeGranted = true
+        } else {
+          lane.probeGranted = true
+          lane.probeUntil = until
+        }
         lane.probeAsked = false
         pump(lane)
       })
@@ -289,6 +310,74 @@ export function createEngine(opts: EngineOptions) {
     })
   }
 
+  /**
+   * Renews the batch's leases while its send runs (every third of a lease, sooner if one ends earlier): a slow
+   * answer, or batch isolation's several requests, may outlast a lease, and a sweep would then claim the jobs
+   * and send them again. A lease found taken is logged and no longer renewed; the send goes on, and its
+   * record cannot overwrite the new owner's. Returns the stop, which waits for a renewal under way.
+   */
+  function heartbeat(lane: Lane, batch: LeasedJob[]): () => Promise<void> {
+    const held = new Set(batch)
+    const every = opts.leaseMs / 3
+    let stopped = false
+    let failed = false
+    let timer: NodeJS.Timeout | undefined
+    let renewing: Promise<void> | undefined
+    const renew = async () => {
+      const t = now()
+      const until = t + opts.leaseMs
+      const jobs = [...held]
+      let kept: Set<string>
+      try {
+        kept = new Set(
+          await opts.store.renewLeases(
+            jobs.map((j) => ({ deliveryId: j.delivery.id, token: j.leaseToken })),
+            until,
+            t,
+          ),
+        )
+        failed = false
+      } catch (err) {
+        // the store may answer next time; until then the leases run as they are
+        failed = true
+        opts.log.warn({ destination: lane.d.name, err: String(err) }, 'renewing leases in flight failed')
+        return
+      }
+      const lost = jobs.filter((j) => !kept.has(j.delivery.id))
+      for (const j of jobs) if (kept.has(j.delivery.id)) j.leaseUntil = until
+      for (const j of lost) held.delete(j)
+      opts.metrics.leaseRenewals.inc({ destination: lane.d.name, result: 'renewed' }, kept.size)
+      if (lost.length) {
+        opts.metrics.leaseRenewals.inc({ destination: lane.d.name, result: 'lost' }, lost.length)
+        opts.log.warn(
+          { destination: lane.d.name, deliveries: lost.map((j) => j.delivery.id) },
+          'lease lost while sending: another node may send these again',
+        )
+      }
+    }
+    const beat = () => {
+      if (stopped || held.size === 0) return
+      const earliest = Math.min(...[...held].map((j) => j.leaseUntil))
+      const wait = failed ? every : Math.min(every, (earliest - now()) / 2)
+      timer = setTimeout(
+        () => {
+          renewing = renew().finally(() => {
+            renewing = undefined
+            beat()
+          })
+        },
+        Math.max(50, wait),
+      )
+      timer.unref?.()
+    }
+    beat()
+    return async () => {
+      stopped = true
+      clearTimeout(timer)
+      await renewing
+    }
+  }
+
   async function send(lane: Lane, batch: LeasedJob[]) {
     const started = now()
     // each destination sees the consent decision of its own audience; a withheld one is not sent at all
@@ -310,6 +399,7 @@ export function createEngine(opts: EngineOptions) {
     })
     if (jobs.length) {
       let sent: Outcome[]
+      const stopBeating = heartbeat(lane, batch)
       try {
         sent = await lane.d.destination.send(jobs, lane.d.ctx)
         if (sent.length !== jobs.length) throw new Error(`destination returned ${sent.length} outcomes`)
@@ -317,6 +407,8 @@ export function createEngine(opts: EngineOptions) {
         // a destination bug must not lose deliveries: retry them under the normal schedule
         opts.log.warn({ destination: lane.d.name, err: String(err) }, 'destination send threw')
         sent = jobs.map(() => ({ kind: 'retry', code: 'E_DESTINATION', message: String(err).slice(0, 300) }))
+      } finally {
+        await stopBeating()
       }
       sent.forEach((o, k) => {
         outcomes[sentIndex[k]] = o
