@@ -13,9 +13,6 @@ import { mkdirSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import twilio from 'twilio'
-import { startMockTokenServer } from '../../src/destinations/google/mock-token-server.ts'
-import { startMockDataManager } from '../../src/destinations/google_data_manager/mock-server.ts'
-import { startMockGraph } from '../../src/destinations/meta_capi/mock-server.ts'
 import { eventually, startApp, type TestApp } from '../helpers/app.ts'
 import {
   browserUnavailable,
@@ -24,6 +21,7 @@ import {
   launchChromium,
   startLandingPage,
 } from '../helpers/browser.ts'
+import { startAdPlatforms } from '../helpers/platforms.ts'
 
 const TWILIO_TOKEN = 'twilio-auth-token-browser-0123456789'
 const SITE_KEY = 'pk_live_browser_0123456789'
@@ -92,9 +90,7 @@ let seq = 0
 describe('attribution in a real browser (Debian chromium, /t.js, DNI, Twilio)', {
   skip: browserUnavailable(),
 }, () => {
-  let graph: Awaited<ReturnType<typeof startMockGraph>>
-  let tokens: Awaited<ReturnType<typeof startMockTokenServer>>
-  let google: Awaited<ReturnType<typeof startMockDataManager>>
+  let ads: Awaited<ReturnType<typeof startAdPlatforms>>
   let landing: LandingPage
   let app: TestApp
   let browser: Browser
@@ -103,15 +99,7 @@ describe('attribution in a real browser (Debian chromium, /t.js, DNI, Twilio)', 
   let firstNumber: string | undefined
 
   before(async () => {
-    graph = await startMockGraph({ tokens: ['meta-token-123'], pixels: ['123'] })
-    tokens = await startMockTokenServer({
-      clients: [{ clientId: 'cid', clientSecret: 'csecret', refreshToken: 'rtok' }],
-    })
-    google = await startMockDataManager({
-      tokens,
-      conversionActions: ['111'],
-      operatingAccountId: '1234567890',
-    })
+    ads = await startAdPlatforms()
     // the page names the closeloop server, which starts after it: the page's origin is what the site key binds
     landing = await startLandingPage((path) =>
       landingHtml(app.url, path === '/slow' ? SLOW_CAMPAIGN : CAMPAIGN, path === '/slow'),
@@ -130,17 +118,7 @@ sources:
 campaigns:
   default: { qualified_after_s: 120 }
 destinations:
-  meta: { type: meta_capi, pixel_id: "123", access_token: meta-token-123, base_url: "${graph.url}", allow_private: true }
-  google:
-    type: google_data_manager
-    client_id: cid
-    client_secret: csecret
-    refresh_token: rtok
-    token_url: "${tokens.url}/token"
-    base_url: "${google.url}"
-    allow_private: true
-    operating_account_id: "1234567890"
-    destination_id: "111"
+${ads.destinations}
 routes:
   - { signals: [call_connected], to: [meta, google] }
 `)
@@ -151,9 +129,7 @@ routes:
     await browser?.close()
     await app?.close()
     await landing?.close()
-    await graph?.close()
-    await google?.close()
-    await tokens?.close()
+    await ads?.close()
   })
 
   const tagState = (page: Page) =>
@@ -214,8 +190,10 @@ routes:
     )
     const signal = trace.signals.find((s) => s.name === 'call_connected')
     assert.ok(signal, 'the trace holds the call_connected signal')
-    const meta = graph.accepted.find((a) => a.event.event_id === signal.id)?.event as MetaEvent | undefined
-    const dm = google.events.get(`111/${signal.id}`)?.event as GoogleEvent | undefined
+    const meta = ads.graph.accepted.find((a) => a.event.event_id === signal.id)?.event as
+      | MetaEvent
+      | undefined
+    const dm = ads.google.events.get(`111/${signal.id}`)?.event as GoogleEvent | undefined
     assert.ok(meta, 'Meta received the signal (event_id = signal id)')
     assert.ok(dm, 'Google received the signal (transactionId = signal id)')
     return { signal, meta, google: dm }

@@ -14,14 +14,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import twilio from 'twilio'
-import { startMockTokenServer } from '../../src/destinations/google/mock-token-server.ts'
-import { startMockDataManager } from '../../src/destinations/google_data_manager/mock-server.ts'
-import { startMockGraph } from '../../src/destinations/meta_capi/mock-server.ts'
 import { ERRORS } from '../../src/model/errors.ts'
 import { openPostgresStore } from '../../src/store/postgres/index.ts'
 import type { Store } from '../../src/store/types.ts'
 import { API_KEY, ecapiEvent, eventually, startApp, type TestApp, type TestResponse } from '../helpers/app.ts'
 import { mangleText, mutate, pick, type Rand, seeded } from '../helpers/fuzz.ts'
+import { startAdPlatforms } from '../helpers/platforms.ts'
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts'
 import { startReceiver } from '../helpers/receiver.ts'
 
@@ -90,9 +88,7 @@ for (const store of ['sqlite', 'postgres'] as const)
   describe(`hostile and malformed input on every route (${store})`, () => {
     let app: TestApp
     let receiver: Awaited<ReturnType<typeof startReceiver>>
-    let graph: Awaited<ReturnType<typeof startMockGraph>>
-    let tokens: Awaited<ReturnType<typeof startMockTokenServer>>
-    let google: Awaited<ReturnType<typeof startMockDataManager>>
+    let ads: Awaited<ReturnType<typeof startAdPlatforms>>
     const sent: Sent[] = []
     /** Accepted single events: the exact body and the event it became. */
     const accepted: { body: string; eventId: string }[] = []
@@ -107,15 +103,7 @@ for (const store of ['sqlite', 'postgres'] as const)
         await pgStore.migrate()
       }
       receiver = await startReceiver()
-      graph = await startMockGraph({ tokens: ['meta-token-fuzz'], pixels: ['123'] })
-      tokens = await startMockTokenServer({
-        clients: [{ clientId: 'cid', clientSecret: 'csecret', refreshToken: 'rtok' }],
-      })
-      google = await startMockDataManager({
-        tokens,
-        conversionActions: ['111'],
-        operatingAccountId: '1234567890',
-      })
+      ads = await startAdPlatforms()
       app = await startApp(
         `
 delivery: { sweep_interval_ms: 50, retry_schedule_s: [0.05, 0.05], jitter: 0 }
@@ -135,17 +123,7 @@ destinations:
     url: "${receiver.url}/pb?s={signal}&sid={event_id}&v={value}&c={call_id}&g={gclid}"
     allow_private: true
   hook: { type: webhook, url: "${receiver.url}/hook", secret: whsec_Zm1zYWZ6ZmRzYWZzZGFmc2RhZnNkYWZzZGFm, allow_private: true }
-  meta: { type: meta_capi, pixel_id: "123", access_token: meta-token-fuzz, base_url: "${graph.url}", allow_private: true }
-  google:
-    type: google_data_manager
-    client_id: cid
-    client_secret: csecret
-    refresh_token: rtok
-    token_url: "${tokens.url}/token"
-    base_url: "${google.url}"
-    allow_private: true
-    operating_account_id: "1234567890"
-    destination_id: "111"
+${ads.destinations}
 routes:
   - { signals: ["*"], to: [pb, hook, meta, google] }
 `,
@@ -155,9 +133,7 @@ routes:
     after(async () => {
       await app?.close()
       await receiver?.close()
-      await graph?.close()
-      await google?.close()
-      await tokens?.close()
+      await ads?.close()
       await db?.drop()
     })
 
@@ -385,7 +361,7 @@ routes:
         assert.ok(!seen.has(key), `${key} arrived twice`)
         seen.add(key)
       }
-      const metaIds = graph.accepted.map((a) => String(a.event.event_id))
+      const metaIds = ads.graph.accepted.map((a) => String(a.event.event_id))
       assert.equal(new Set(metaIds).size, metaIds.length, 'an event_id reached Meta twice')
       assert.equal((await app.get('/readyz')).status, 200)
     })

@@ -11,50 +11,30 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
-import { startMockTokenServer } from '../../src/destinations/google/mock-token-server.ts'
-import { startMockDataManager } from '../../src/destinations/google_data_manager/mock-server.ts'
 import { startMockGraph } from '../../src/destinations/meta_capi/mock-server.ts'
 import { sha256Hex } from '../../src/identity/hash.ts'
 import { ecapiEvent, eventually, startApp, type TestApp } from '../helpers/app.ts'
+import { startAdPlatforms } from '../helpers/platforms.ts'
 
 describe('Meta and Google through the pipeline', () => {
-  let graph: Awaited<ReturnType<typeof startMockGraph>>
-  let tokens: Awaited<ReturnType<typeof startMockTokenServer>>
-  let google: Awaited<ReturnType<typeof startMockDataManager>>
+  let ads: Awaited<ReturnType<typeof startAdPlatforms>>
+  let graph: typeof ads.graph
+  let google: typeof ads.google
   let app: TestApp
   before(async () => {
-    graph = await startMockGraph({ tokens: ['meta-token-123'], pixels: ['123'] })
-    tokens = await startMockTokenServer({
-      clients: [{ clientId: 'cid', clientSecret: 'csecret', refreshToken: 'rtok' }],
-    })
-    google = await startMockDataManager({
-      tokens,
-      conversionActions: ['111'],
-      operatingAccountId: '1234567890',
-    })
+    ads = await startAdPlatforms({ metaExtra: 'batch_size: 50' })
+    ;({ graph, google } = ads)
     app = await startApp(`
 delivery: { sweep_interval_ms: 50, retry_schedule_s: [0.1], jitter: 0 }
 destinations:
-  meta: { type: meta_capi, pixel_id: "123", access_token: meta-token-123, base_url: "${graph.url}", allow_private: true, batch_size: 50 }
-  google:
-    type: google_data_manager
-    client_id: cid
-    client_secret: csecret
-    refresh_token: rtok
-    token_url: "${tokens.url}/token"
-    base_url: "${google.url}"
-    allow_private: true
-    operating_account_id: "1234567890"
-    destination_id: "111"
+${ads.destinations}
 routes:
   - { signals: ["*"], to: [meta, google] }
 `)
   })
   after(async () => {
     await app.close()
-    await graph.close()
-    await google.close()
-    await tokens.close()
+    await ads.close()
   })
 
   test('a purchase reaches both platforms with each platform’s own hashes and the same idempotency key', async () => {
