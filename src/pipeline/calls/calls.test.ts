@@ -18,6 +18,7 @@ import type { PipelineConfig } from '../ecapi.ts'
 import { compileRoutes } from '../route.ts'
 import { type CallRules, callItem, compileCallRules, fireCallTimer, timerJourneyKey } from './index.ts'
 import type { CallJourney } from './journey.ts'
+import { legacyRepeatFactKey } from './rules.ts'
 
 /** Tue 6 May 2025 19:07:44 UTC (15:07 in New York): a weekday afternoon. */
 const T0 = 1746558464
@@ -468,6 +469,39 @@ describe('signal quality', () => {
     // past the 30-day window the caller is new again
     await h.send(call({ call_id: 'CA3', status: 'answered', at: T0 + 31 * DAY }), T0 + 31 * DAY)
     assert.equal(h.named('call_connected').length, 2)
+  })
+
+  test('the same caller phoning another data set is no repeat caller there', async () => {
+    const h = await harness()
+    await h.send(call({ status: 'answered', at: T0 }))
+    const hb = await h.send(
+      call({ call_id: 'CA-G', status: 'answered', at: T0 + DAY }, { data_set_id: 'globex' }),
+      T0 + DAY,
+    )
+    assert.deepEqual(hb, [[]])
+    assert.equal(h.named('call_connected').length, 2)
+  })
+
+  test('a caller remembered under the key before data sets scoped it is still a repeat caller', async () => {
+    const h = await harness()
+    const legacy = legacyRepeatFactKey('mortgage-ny', CALLER)
+    await h.store.ingest(
+      {
+        raw: { id: `raw_${++rawN}`, source: 'test', kind: 'x', receivedAt: T0 * 1000, headers: {}, body: '' },
+        items: [
+          {
+            event: call({ call_id: 'CA0', at: T0 }),
+            derive: () => ({
+              facts: { [legacy]: { value: { call_id: 'CA0', at: T0 * 1000 }, ttlMs: 30 * DAY * 1000 } },
+              signals: [],
+            }),
+          },
+        ],
+      },
+      T0 * 1000,
+    )
+    const hb = await h.send(call({ call_id: 'CA5', status: 'answered', at: T0 + DAY }), T0 + DAY)
+    assert.deepEqual(hb, [['repeat_caller']])
   })
 
   test('a missed call does not make the callback a repeat', async () => {

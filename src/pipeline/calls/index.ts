@@ -35,6 +35,7 @@ import {
   applyChecks,
   evaluate,
   type FactWrites,
+  legacyRepeatFactKey,
   patternFactKeys,
   QUALIFY_TIMER_KIND,
   reconcile,
@@ -79,7 +80,10 @@ function factKeys(event: EcapiEvent, rules: CallRules): string[] {
   const matched = matchCampaign(rules, { name: call?.campaign, trackingNumber: tracking }).key
   const campaigns = [...new Set([call?.campaign, matched].filter((c): c is string => !!c))]
   return [
-    ...campaigns.map((c) => repeatFactKey(c, caller)),
+    ...campaigns.flatMap((c) => [
+      repeatFactKey(event.data_set_id, c, caller),
+      legacyRepeatFactKey(c, caller),
+    ]),
     ...(rules.spam.pattern ? patternFactKeys(caller, rules.spam.pattern.prefixDigits) : []),
   ]
 }
@@ -105,7 +109,16 @@ function finish(
   rules: CallRules,
   pipeline: PipelineConfig,
 ): Derived {
-  const facts: FactWrites = applyChecks(j, rules, ctx.facts, loaded, ctx.now)
+  // the repeat-caller fact is the one this input's data set loaded (factKeys), even on a journey another
+  // data set's input started
+  const facts: FactWrites = applyChecks(
+    j,
+    rules,
+    ctx.facts,
+    loaded,
+    ctx.now,
+    event?.data_set_id ?? j.dataSetId,
+  )
   const ev = evaluate(j, rules)
   const r = reconcile(j, ev, { rules, pipeline, eventId: ctx.eventId, rawId: ctx.rawId, now: ctx.now, event })
   if (event) j.last = { eventId: ctx.eventId, rawId: ctx.rawId }

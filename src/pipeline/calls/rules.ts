@@ -284,8 +284,20 @@ export function spamReason(j: CallJourney, rules: CallRules): { reason: string; 
   return undefined
 }
 
-// keys hold a hash of the caller, never the number itself (retention scrubs values, not keys)
-export const repeatFactKey = (campaign: string, caller: string) => `caller:${campaign}:${identityKey(caller)}`
+/**
+ * Where a caller's first call to a campaign is remembered, per data set: one caller phoning two businesses
+ * (two data sets) that both call their campaign `default` is no repeat caller of either (the second was held
+ * back before, a review found). Keys hold a hash of the caller, never the number itself (retention scrubs
+ * values, not keys).
+ */
+export const repeatFactKey = (dataSetId: string, campaign: string, caller: string) =>
+  `caller:${dataSetId}:${campaign}:${identityKey(caller)}`
+/**
+ * The key before it was scoped by data set, still read (never written) for one repeat window after an
+ * upgrade, so a caller remembered the day before is not counted again.
+ */
+export const legacyRepeatFactKey = (campaign: string, caller: string) =>
+  `caller:${campaign}:${identityKey(caller)}`
 export const patternFactKeys = (caller: string, prefixDigits: number) => [
   `pattern:caller:${identityKey(caller)}`,
   ...(prefixDigits > 0 ? [`pattern:prefix:${caller.slice(0, 1 + prefixDigits)}`] : []),
@@ -310,6 +322,7 @@ export function applyChecks(
   facts: Record<string, unknown>,
   loaded: ReadonlySet<string>,
   nowMs: number,
+  dataSetId = j.dataSetId,
 ): FactWrites {
   const writes: FactWrites = {}
   const flag = (reason: string, note: unknown) => {
@@ -327,9 +340,11 @@ export function applyChecks(
   if (!j.checks.repeat && view.connected) {
     if (campaign.repeatCallerDays <= 0) j.checks.repeat = true
     else {
-      const key = repeatFactKey(j.campaign ?? campaign.key, caller)
+      const key = repeatFactKey(dataSetId, j.campaign ?? campaign.key, caller)
       if (loaded.has(key)) {
-        const prior = facts[key] as RepeatFact | undefined
+        const prior = (facts[key] ?? facts[legacyRepeatFactKey(j.campaign ?? campaign.key, caller)]) as
+          | RepeatFact
+          | undefined
         if (prior && prior.call_id !== j.root)
           flag('repeat_caller', { repeat_of: prior.call_id, first_at: prior.at })
         else if (!prior)
