@@ -1,6 +1,10 @@
 /**
  * What a non-platform destination (postback, webhook, log) may read from a signal: a flat view of the
  * macro values, and the signal with raw PII removed. Ad-platform destinations hash PII themselves.
+ *
+ * The caller's number is PII like an email (consent.md: partners get PII only when `pii`): without consent
+ * `{caller}` is empty and the webhook body has no `ext.call.caller`, `include_pii` or not. Before, both
+ * carried the raw number whatever the consent said (a review reproduced it under a sale opt-out).
  */
 import type { Signal } from '../model/signal.ts'
 
@@ -24,7 +28,7 @@ export function macroValues(
     timestamp: String(signal.occurredAt),
     iso_time: new Date(signal.occurredAt * 1000).toISOString(),
     call_id: call?.call_id,
-    caller: call?.caller,
+    caller: signal.consent.pii ? call?.caller : undefined,
     tracking_number: call?.tracking_number,
     campaign: call?.campaign,
     disposition: call?.disposition ?? str(signal.attrs.disposition),
@@ -51,6 +55,7 @@ export function macroValue(
   name: string,
 ): string | undefined {
   if (name in values) return values[name]
+  if (name === 'ext.call.caller') return values.caller
   const [root, ...rest] = name.split('.')
   if ((root !== 'ext' && root !== 'properties') || rest.length === 0) return undefined
   let cur: unknown = (signal.event as Record<string, unknown>)[root]
@@ -63,8 +68,14 @@ export function macroValue(
 
 /** The signal as sent to webhooks and shown by the log destination: no raw PII unless asked for. */
 export function publicSignal(signal: Signal, includePii: boolean) {
-  const { user_data, ...event } = signal.event
-  const keep = includePii
+  const pii = includePii && signal.consent.pii
+  const { user_data, ...rest } = signal.event
+  const call = rest.ext?.call
+  const event =
+    call?.caller !== undefined && !pii
+      ? { ...rest, ext: { ...rest.ext, call: { ...call, caller: undefined } } }
+      : rest
+  const keep = pii
     ? user_data
     : user_data && {
         ...(user_data.click_id ? { click_id: user_data.click_id } : {}),

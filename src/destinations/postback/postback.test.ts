@@ -146,6 +146,12 @@ describe('postback against a local receiver', () => {
     assert.equal(received[0].url, '/pb?cid=Cj0-gclid&payout=12&caller=%2B12125550000')
   })
 
+  test('without PII consent the caller is not sent: {caller} and {ext.call.caller} render empty', async () => {
+    const d = destination({ url: `${receiver.url}/pb?cid={click_id}&caller={caller}&raw={ext.call.caller}` })
+    await d.send([testJob(signal({ consent: { pii: false } }), 'affiliate')], ctx())
+    assert.equal(received[0].url, '/pb?cid=Cj0-gclid&caller=&raw=')
+  })
+
   test('POST JSON body with a raw {_gclid} and a captured network click id', async () => {
     const d = destination({
       url: `${receiver.url}/conv`,
