@@ -69,6 +69,47 @@ describe('the journey fold', () => {
     assert.equal(h.caller, undefined)
   })
 
+  test('identifiers keep their first report; consent follows the newest event that carries it', () => {
+    const withUser = (user_data: EcapiEvent['user_data'], at: number): EcapiEvent => ({
+      ...ev({}, at),
+      user_data,
+    })
+    let j = applyCallEvent(
+      newJourney('CA1', 'acme'),
+      withUser(
+        {
+          email_address: 'first@example.com',
+          gpp_string: 'GPP-GRANT',
+          ext: { consent: { ad_user_data: true } },
+        },
+        T0,
+      ),
+      'r1',
+      'US',
+    )
+    j = applyCallEvent(
+      j,
+      withUser(
+        {
+          email_address: 'later@example.com',
+          gpp_string: 'GPP-OPTOUT',
+          mmt_only: true,
+          ext: { consent: { ad_user_data: false } },
+        },
+        T0 + 60,
+      ),
+      'r2',
+      'US',
+    )
+    j = applyCallEvent(j, withUser({ phone_numbers: '+12125550000' }, T0 + 120), 'r3', 'US')
+    assert.equal(j.userData?.email_address, 'first@example.com')
+    assert.equal(j.userData?.phone_numbers, '+12125550000')
+    assert.deepEqual(
+      [j.userData?.gpp_string, j.userData?.mmt_only, j.userData?.ext],
+      ['GPP-OPTOUT', true, { consent: { ad_user_data: false } }],
+    )
+  })
+
   test('the terminal status with the highest sequence wins', () => {
     let j = newJourney('CA1', 'acme')
     j = applyCallEvent(j, ev({ status: 'completed', sequence: 3, duration_s: 10 }, T0 + 10), 'a', 'US')

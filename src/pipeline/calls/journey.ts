@@ -191,7 +191,7 @@ function applyCommon(j: CallJourney, e: EcapiEvent, region: string, money: boole
   for (const [k, v] of Object.entries(e.ext?.click_ids ?? {}))
     if (v !== undefined && (j.clickIds as Record<string, unknown>)[k] === undefined)
       (j.clickIds as Record<string, unknown>)[k] = v
-  if (e.user_data) j.userData = { ...e.user_data, ...(j.userData ?? {}) }
+  if (e.user_data) j.userData = mergeUserData(j.userData, e.user_data)
   const order = e.properties?.transaction_id
   if (order && !j.orders.includes(order)) j.orders.push(order)
   if (e.currency_code && !j.currency) j.currency = e.currency_code.toUpperCase()
@@ -200,6 +200,25 @@ function applyCommon(j: CallJourney, e: EcapiEvent, region: string, money: boole
   if (call?.payout !== undefined && newer(stamp, j.payout)) j.payout = { ...stamp, v: call.payout }
   if (call?.predicted_value !== undefined && newer(stamp, j.predicted))
     j.predicted = { ...stamp, v: call.predicted_value }
+}
+
+/**
+ * A call's person as its events report them: identifiers keep their first report (a later event never
+ * overwrites a known email), consent follows the newest event that says anything about it (`gpp_string`,
+ * `gpp_sid`, `mmt_only`, `ext.consent`), the person's latest choice. With the first report winning, an
+ * opt-out sent with a disposition was forgotten and the next signal went out under the first event's
+ * consent (a review reproduced it).
+ */
+function mergeUserData(
+  known: EcapiEvent['user_data'] | undefined,
+  next: NonNullable<EcapiEvent['user_data']>,
+): NonNullable<EcapiEvent['user_data']> {
+  const merged = { ...next, ...(known ?? {}) }
+  for (const k of ['gpp_string', 'gpp_sid', 'mmt_only'] as const)
+    if (next[k] !== undefined) (merged as Record<string, unknown>)[k] = next[k]
+  const consent = (next.ext as { consent?: unknown } | undefined)?.consent
+  if (consent !== undefined) merged.ext = { ...(known?.ext ?? {}), ...(next.ext ?? {}), consent }
+  return merged
 }
 
 /**
