@@ -14,6 +14,7 @@ import type { EcapiEvent } from '../../model/ecapi.ts'
 import type { Signal } from '../../model/signal.ts'
 import { openSqliteStore } from '../../store/sqlite/index.ts'
 import type { IngestItem, Store } from '../../store/types.ts'
+import { dniKey } from '../attribution/index.ts'
 import type { PipelineConfig } from '../ecapi.ts'
 import { compileRoutes } from '../route.ts'
 import { type CallRules, callItem, compileCallRules, fireCallTimer, timerJourneyKey } from './index.ts'
@@ -502,6 +503,52 @@ describe('signal quality', () => {
     )
     const hb = await h.send(call({ call_id: 'CA5', status: 'answered', at: T0 + DAY }), T0 + DAY)
     assert.deepEqual(hb, [['repeat_caller']])
+  })
+
+  test('a call is joined to its DNI visitor once: a later event does not take the next holder’s clicks', async () => {
+    const h = await harness()
+    const holds = async (visitor: string, click_ids: Record<string, string>, at: number) =>
+      h.store.ingest(
+        {
+          raw: {
+            id: `raw_${++rawN}`,
+            source: 'test',
+            kind: 'x',
+            receivedAt: at * 1000,
+            headers: {},
+            body: '',
+          },
+          items: [
+            {
+              event: call({ call_id: `dni-${visitor}`, at }),
+              derive: () => ({
+                facts: {
+                  [dniKey('+18005550100')]: {
+                    value: { touch: { visitor_id: visitor, clicked_at: at * 1000, click_ids: click_ids } },
+                    ttlMs: DAY * 1000,
+                  },
+                },
+                signals: [],
+              }),
+            },
+          ],
+        },
+        at * 1000,
+      )
+    const noClicks = (c: Partial<CallExtension> & { at: number }) => {
+      const e = call(c)
+      return { ...e, ext: { call: e.ext?.call } } as EcapiEvent
+    }
+    await holds('A', { gclid: 'GCLID-A' }, T0 - 60)
+    await h.send(noClicks({ call_id: 'CA-D', status: 'answered', at: T0 }))
+    // the number has gone to another visitor when the call's next event arrives
+    await holds('B', { fbclid: 'FBCLID-B' }, T0 + 100)
+    await h.send(noClicks({ call_id: 'CA-D', status: 'completed', at: T0 + 200, duration_s: 200 }))
+    const j = h.journey('call:CA-D')!
+    assert.deepEqual(
+      [j.clickIds.gclid, j.clickIds.fbclid, j.clickIds.attribution],
+      ['GCLID-A', undefined, 'dni'],
+    )
   })
 
   test('a missed call does not make the callback a repeat', async () => {

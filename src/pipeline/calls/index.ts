@@ -170,9 +170,11 @@ export function callItem(event: EcapiEvent, rules: CallRules, pipeline: Pipeline
     derive(ctx: DeriveContext): Derived {
       const prev = readJourney(ctx.journey?.state)
       const start = prev ?? newJourney(root, event.data_set_id, ctx.journey?.key)
-      // the click behind the call: the platform's own click id, the DNI number's visitor, or a form's phone
-      const joined = joinClick(event, ctx.facts, tracking, caller)
+      // the click behind the call: the platform's own click id, the DNI number's visitor, or a form's phone.
+      // Joined once: the pool number may be held by another visitor by the time a later event of the call
+      // arrives, and joining again merged that visitor's click ids into this call (a review reproduced it)
       const before = start.clickIds.attribution
+      const joined = before === undefined ? joinClick(event, ctx.facts, tracking, caller) : event
       const j = applyCallEvent(start, joined, ctx.rawId, rules.defaultRegion)
       const out = finish(j, ctx, loaded, joined, rules, pipeline)
       const after = j.clickIds.attribution
