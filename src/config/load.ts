@@ -15,6 +15,7 @@ import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
 import { LEASE_MARGIN_MS } from '../delivery/engine.ts'
 import { whsecProblem } from '../destinations/webhook/index.ts'
+import { toE164 } from '../identity/phone.ts'
 import { validTimeZone } from '../model/time-zone.ts'
 import { pointerToDotted, validator } from '../model/validate.ts'
 import { type CallRules, compileCallRules } from '../pipeline/calls/index.ts'
@@ -142,6 +143,38 @@ function leaseProblems(
   return problems
 }
 
+/**
+ * A tracking number belongs to one pool: the call join reads one `dni:<number>` fact per number, while each
+ * pool locks and assigns on its own, so a number in two pools can be held by two visitors at once and the call
+ * goes to whichever was assigned last. A `default_number` (shown to anyone, attributed to no one) must not be a
+ * pool number either. Numbers compare as E.164, the way a call's tracking number is read.
+ */
+function dniPoolProblems(pools: Record<string, { numbers: string[]; default_number?: string }>): string[] {
+  const problems: string[] = []
+  const norm = (n: string) => toE164(n) ?? n
+  const pooledAt = new Map<string, { pool: string; path: string }>()
+  for (const [name, pool] of Object.entries(pools))
+    pool.numbers.forEach((n, i) => {
+      const path = `attribution.dni.pools.${name}.numbers.${i}`
+      const seen = pooledAt.get(norm(n))
+      if (!seen) pooledAt.set(norm(n), { pool: name, path })
+      else if (seen.pool !== name)
+        problems.push(
+          `${path}: ${n} is already in pool ${seen.pool} (${seen.path}); a number can be in one pool only, ` +
+            'or two visitors can hold it at once and its calls go to the wrong one',
+        )
+    })
+  for (const [name, pool] of Object.entries(pools)) {
+    const seen = pool.default_number ? pooledAt.get(norm(pool.default_number)) : undefined
+    if (seen)
+      problems.push(
+        `attribution.dni.pools.${name}.default_number: ${pool.default_number} is a pool number (${seen.path}); ` +
+          'the default number is shown to anyone when the pool is exhausted, so it cannot be held by one visitor',
+      )
+  }
+  return problems
+}
+
 export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Registries): LoadResult {
   const errors: string[] = []
   const warnings: string[] = []
@@ -252,6 +285,7 @@ export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Reg
     secrets.push(...(a.format === 'slack' ? [a.url] : []), ...(a.secret ? [a.secret] : []))
   })
   errors.push(...trustProxyProblems(base.server.trust_proxy, sources))
+  errors.push(...dniPoolProblems(base.attribution.dni.pools))
   if (!validTimeZone(base.observe.timezone))
     errors.push(`observe.timezone: unknown IANA time zone "${base.observe.timezone}"`)
   if (errors.length) return { errors, warnings }

@@ -22,7 +22,11 @@ describe('click capture and DNI', () => {
 attribution:
   data_set_id: acme
   site_keys: [{ name: lp, key: ${SITE}, origins: ["${ORIGIN}"] }]
-  dni: { pools: { mortgage: { numbers: ["+18005550101", "+18005550102"], hold_minutes: 30, default_number: "+18005550100" } } }
+  dni:
+    pools:
+      mortgage: { numbers: ["+18005550101", "+18005550102"], hold_minutes: 30, default_number: "+18005550100" }
+      loans: { numbers: ["+18005550201"], hold_minutes: 30 }
+      heloc: { numbers: ["+18005550301"], hold_minutes: 30 }
 sources:
   cc: { type: postback, token: cc-token-12345, data_set_id: acme }
 destinations:
@@ -149,5 +153,56 @@ routes: [ { signals: [call_connected, "disposition:*"], to: [pb] } ]
     assert.match(metrics, /closeloop_dni_assignments_total\{campaign="mortgage",result="pooled"\} [1-9]/)
     // counted once per answered call, however often a store derived it
     assert.match(metrics, /closeloop_call_attribution_total\{method="phone"\} 1\n/)
+  })
+
+  /** A postback call to `number` and the gclid its disposition was delivered with. */
+  const callGclid = async (callId: string, number: string, caller: string) => {
+    const res = await app.request(
+      'GET',
+      `/v1/sources/cc/postback?call_id=${callId}&disposition=Sale&value=1&token=cc-token-12345&tracking_number=${encodeURIComponent(number)}&caller=${encodeURIComponent(caller)}`,
+      undefined,
+      { authorization: '' },
+    )
+    assert.equal(res.status, 200, res.text)
+    const hit = await eventually(() => receiver.received.find((r) => r.url.includes(`c=${callId}`)), 5000)
+    return new URL(hit.url, 'http://x').searchParams.get('g')
+  }
+
+  test('a click is in attribution.data_set_id: another data_set_id is refused, the same one is joined', async () => {
+    const other = await click({
+      visitor_id: 'v_dataset0001',
+      data_set_id: 'acme-web',
+      url: `${ORIGIN}/?gclid=DATASET_gclid_0123456789`,
+      campaign: 'loans',
+    })
+    assert.equal(other.status, 400, other.text)
+    assert.deepEqual((other.body as { error: { details: unknown[] } }).error.details, [
+      { path: '/data_set_id', message: 'must be attribution.data_set_id or left out' },
+    ])
+    const same = await click({
+      visitor_id: 'v_dataset0001',
+      data_set_id: 'acme',
+      url: `${ORIGIN}/?gclid=DATASET_gclid_0123456789`,
+      campaign: 'loans',
+    })
+    assert.equal(same.status, 200, same.text)
+    const number = (same.body as { number: string }).number
+    assert.equal(number, '+18005550201')
+    assert.equal(await callGclid('CAdataset1', number, '+13125550112'), 'DATASET_gclid_0123456789')
+  })
+
+  test('server-to-server clicks arriving out of order: the earlier click time is the first touch', async () => {
+    const now = Date.now()
+    await click({ visitor_id: 'v_order000001', gclid: 'LATER_click_gclid_0001', clicked_at: now - 60_000 })
+    const earlier = await click({
+      visitor_id: 'v_order000001',
+      gclid: 'FIRST_click_gclid_0001',
+      clicked_at: now - 3_600_000,
+      campaign: 'heloc',
+    })
+    assert.equal(earlier.status, 200, earlier.text)
+    const number = (earlier.body as { number: string }).number
+    assert.equal(number, '+18005550301')
+    assert.equal(await callGclid('CAorder1', number, '+13125550113'), 'FIRST_click_gclid_0001')
   })
 })

@@ -34,6 +34,22 @@ describe('first touch', () => {
     assert.equal(b.firstTouch, true)
     assert.equal(b.facts.first.click_ids.gclid, 'later-gclid-000')
   })
+  test('an earlier ad click that arrives later becomes the first touch; the TTL runs from its click time', () => {
+    const now = t0 + 2 * DAY
+    const a = nextVisitorFacts(undefined, touch('v', t0 + DAY, 'later-gclid-000'), 90, now)
+    assert.equal(a.ttlMs, 89 * DAY, 'the TTL runs from the click time, not the arrival')
+    const b = nextVisitorFacts(a.facts, touch('v', t0, 'earlier-gclid-0'), 90, now)
+    assert.equal(b.firstTouch, true)
+    assert.equal(b.facts.first.click_ids.gclid, 'earlier-gclid-0')
+    assert.equal(b.facts.last.click_ids.gclid, 'later-gclid-000', 'the last touch stays the latest click')
+    assert.equal(b.ttlMs, 88 * DAY)
+    // an earlier click already outside the window changes nothing
+    const stale = nextVisitorFacts(a.facts, touch('v', now - 91 * DAY, 'stale-gclid-000'), 90, now)
+    assert.equal(stale.facts.first.click_ids.gclid, 'later-gclid-000')
+    // nor does an earlier organic visit
+    const organic = nextVisitorFacts(a.facts, touch('v', t0), 90, now)
+    assert.equal(organic.facts.first.click_ids.gclid, 'later-gclid-000')
+  })
   test('an organic first visit is replaced by the first paid one', () => {
     const a = nextVisitorFacts(undefined, touch('v', t0), 90, t0)
     const b = nextVisitorFacts(a.facts, touch('v', t0 + MIN, 'paid-gclid-0000'), 90, t0 + MIN)

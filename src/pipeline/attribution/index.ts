@@ -5,7 +5,7 @@
  * inside its transactions over facts (key → value with a TTL).
  *
  * Facts:
- *  - `visitor:<data_set_id>:<visitor id>` → `{ first, last }` touches; first touch wins for `click_ttl_days`
+ *  - `visitor:<data_set_id>:<visitor id>` → `{ first, last }` touches; the earliest ad click wins for `click_ttl_days`
  *  - `dni_pool:<campaign>` → which visitor holds which number until when, and when each was last used
  *  - `dni:<tracking number>` → the holding visitor's first touch, TTL = the hold (calls inside it are attributed)
  *  - `lead:<identityKey(phone)>` → the first touch of the visitor who submitted that phone number
@@ -59,8 +59,11 @@ const hasClickId = (c: ClickIdentity) =>
   Boolean(c.gclid || c.gbraid || c.wbraid || c.fbclid || c.fbc || c.ttclid || c.msclkid)
 
 /**
- * First touch wins: a visitor's first *ad* click stays for `ttlDays`; a later touch only updates `last`. A
- * first visit without any click id is replaced by the first one that has one (organic then paid = paid).
+ * First touch wins: a visitor's first *ad* click — by click time, not by arrival — stays for `ttlDays` after that
+ * click; a later touch only updates `last`. A first visit without any click id is replaced by the first one that
+ * has one (organic then paid = paid). A click that arrives late (a server posting `clicked_at`) with an earlier
+ * click time than the stored first ad click, and still inside the window, becomes the first touch. The fact
+ * expires `ttlDays` after the first touch's click time (never longer than `ttlDays` from now).
  *
  * @example nextVisitorFacts(undefined, touch, 90, now) // { first: touch, last: touch }
  */
@@ -71,14 +74,15 @@ export function nextVisitorFacts(
   now: number,
 ): { facts: VisitorFacts; firstTouch: boolean; ttlMs: number } {
   const ttl = ttlDays * DAY_MS
+  const ttlFrom = (first: Touch) => Math.min(ttl, Math.max(1, first.clicked_at + ttl - now))
   const fresh = prev && now - prev.first.clicked_at < ttl
   if (!fresh || (!hasClickId(prev.first.click_ids) && hasClickId(touch.click_ids)))
-    return { facts: { first: touch, last: touch }, firstTouch: true, ttlMs: ttl }
-  return {
-    facts: { first: prev.first, last: touch },
-    firstTouch: false,
-    ttlMs: Math.max(1, prev.first.clicked_at + ttl - now),
-  }
+    return { facts: { first: touch, last: touch }, firstTouch: true, ttlMs: ttlFrom(touch) }
+  const last = touch.clicked_at >= prev.last.clicked_at ? touch : prev.last
+  const earlier =
+    hasClickId(touch.click_ids) && touch.clicked_at < prev.first.clicked_at && now - touch.clicked_at < ttl
+  if (earlier) return { facts: { first: touch, last }, firstTouch: true, ttlMs: ttlFrom(touch) }
+  return { facts: { first: prev.first, last }, firstTouch: false, ttlMs: ttlFrom(prev.first) }
 }
 
 /** A click becomes an event (its own record and trace) and an update of its visitor's touches; no signal. */

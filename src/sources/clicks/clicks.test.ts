@@ -31,3 +31,30 @@ describe('click dedup keys', () => {
     assert.deepEqual([...keys].sort(), keys)
   })
 })
+
+describe('click data set', () => {
+  const read = (body: Record<string, unknown>) =>
+    readClick(
+      { visitor_id: 'v_123456789', url: 'https://lp.example/?gclid=Cj0KCQiAexample_gclid_1', ...body },
+      { ip: '203.0.113.7', userAgent: UA, now: T, dataSetId: 'acme' },
+    )
+
+  it('is attribution.data_set_id: a body naming another is refused at /data_set_id', () => {
+    assert.throws(
+      () => read({ data_set_id: 'acme-web' }),
+      (err: { status: number; details: unknown[] }) => {
+        assert.equal(err.status, 400)
+        assert.deepEqual(err.details, [
+          { path: '/data_set_id', message: 'must be attribution.data_set_id or left out' },
+        ])
+        return true
+      },
+    )
+  })
+
+  it('accepts the same data_set_id or none, and stores the click under it', () => {
+    assert.equal(read({ data_set_id: 'acme' }).event.data_set_id, 'acme')
+    assert.equal(read({}).event.data_set_id, 'acme')
+    assert.match(read({ data_set_id: 'acme' }).dedupKey, /^click:acme:/)
+  })
+})

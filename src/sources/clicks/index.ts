@@ -66,6 +66,7 @@ export interface ClickContext {
   ip: string
   userAgent?: string
   now: number
+  /** `attribution.data_set_id`: the one data set of clicks and visitors; a body's own must equal it. */
   dataSetId: string
 }
 
@@ -90,6 +91,10 @@ export function readClick(body: unknown, ctx: ClickContext): ReadClick {
     else clickIds[k] = v
   }
   const userAgent = (input.user_agent as string | undefined) ?? ctx.userAgent
+  // the data set of clicks and visitors is the server's (`attribution.data_set_id`): a visitor stored under
+  // another one would never be found by the DNI and phone joins, which look only there
+  if (input.data_set_id !== undefined && input.data_set_id !== ctx.dataSetId)
+    details.push({ path: '/data_set_id', message: 'must be attribution.data_set_id or left out' })
   if (!userAgent) details.push({ path: '/user_agent', message: 'required (no User-Agent header either)' })
   else if (BOT_UA.test(userAgent))
     details.push({ path: '/user_agent', message: 'bot traffic is not a click' })
@@ -104,7 +109,7 @@ export function readClick(body: unknown, ctx: ClickContext): ReadClick {
     if (v) utm[k.slice(4)] = v.slice(0, 255)
   }
   const ip = (input.ip as string | undefined) ?? ctx.ip
-  const dataSetId = (input.data_set_id as string | undefined) ?? ctx.dataSetId
+  const dataSetId = ctx.dataSetId
   const landing = input.url ? stripFragment(input.url) : undefined
   const event: EcapiEvent = {
     data_set_id: dataSetId,
