@@ -136,8 +136,23 @@ describe('usChoice: what a US section says', () => {
     ['known child, no consent', { knownChildSensitiveDataConsents: [1, 0, 0] }, 'opted_out'],
     ['known child, consent', { knownChildSensitiveDataConsents: [2, 0, 0], saleOptOut: 2 }, 'limited'],
     ['service provider mode', { serviceProviderMode: true }, 'limited'],
-    ['sensitive without consent, record', { sensitiveDataProcessing: [1], saleOptOut: 2 }, 'not_opted_out'],
-    ['no secondary-use consent is recorded only', { secondaryUseConsent: 1, saleOptOut: 2 }, 'not_opted_out'],
+    [
+      'sensitive without consent, record',
+      { sensitiveDataProcessing: [1], saleOptOutNotice: 1, saleOptOut: 2 },
+      'not_opted_out',
+    ],
+    [
+      'no secondary-use consent is recorded only',
+      { secondaryUseConsent: 1, saleOptOutNotice: 1, saleOptOut: 2 },
+      'not_opted_out',
+    ],
+    // not opting out means something only where the person was told they could
+    ['did not opt out, the notice not applicable', { saleOptOut: 2 }, 'silent'],
+    [
+      'did not opt out of targeting, notice given',
+      { targetedAdvertisingOptOutNotice: 1, targetedAdvertisingOptOut: 2 },
+      'not_opted_out',
+    ],
   ]
   for (const [name, fields, level] of cases) {
     test(name, () => assert.equal(usChoice({ ...base, ...fields }).level, level))

@@ -296,7 +296,13 @@ export function usChoice(
   if (s.secondaryUseConsent === 1) info.push(`${at}: no consent to secondary use (recorded)`)
   if (out.length > 0) return { level: 'opted_out', reasons: [...out, ...lim, ...info] }
   if (lim.length > 0) return { level: 'limited', reasons: [...lim, ...info] }
-  if (s.saleOptOut === 2 || s.sharingOptOut === 2 || s.targetedAdvertisingOptOut === 2)
+  // a choice not to opt out counts only where the person was told they could (the notice = 1): with the
+  // notice "not applicable" (0), SaleOptOut = 2 granted even over a denied default
+  if (
+    (s.saleOptOut === 2 && s.saleOptOutNotice === 1) ||
+    (s.sharingOptOut === 2 && s.sharingOptOutNotice === 1) ||
+    (s.targetedAdvertisingOptOut === 2 && s.targetedAdvertisingOptOutNotice === 1)
+  )
     return { level: 'not_opted_out', reasons: [`${at}: notice given, did not opt out`, ...info] }
   return { level: 'silent', reasons: [`${at}: nothing applicable`, ...info] }
 }
