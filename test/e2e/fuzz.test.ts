@@ -1,8 +1,8 @@
 /**
  * Hostile and malformed input against every inbound route of a real server (SQLite or PostgreSQL, loopback
  * HTTP, the Meta and Google Data Manager mocks and a postback/webhook receiver behind it): seeded mutations
- * of valid ECAPI events, batches, clicks, signed Twilio callbacks, call-platform webhooks, disposition
- * postbacks, subject deletions and operator queries.
+ * of valid ECAPI events, batches, clicks, signed Twilio callbacks, call-platform webhooks (every preset, and
+ * a generic field map), disposition postbacks, subject deletions and operator queries.
  *
  * What must hold, whatever arrives: no answer is a 5xx; every refusal carries a catalogued code with its
  * catalogued status; an accepted event sent again is a duplicate of the same event; every delivery the
@@ -12,6 +12,8 @@
  * `FUZZ_SEED` and `FUZZ_RUNS` replay or widen a run (CI uses the defaults below).
  */
 import assert from 'node:assert/strict'
+import { createHmac } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import twilio from 'twilio'
 import { ERRORS } from '../../src/model/errors.ts'
@@ -28,6 +30,13 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 600)
 const TW_TOKEN = 'twilio-auth-token-fuzz-0123456789'
 const PB_TOKEN = 'callcenter-token-fuzz'
 const RINGBA_SECRET = 'ringba-secret-fuzz'
+const CALLRAIL_KEY = 'callrail-signing-key-fuzz'
+const PBX_TOKEN = 'pbx-token-fuzz-123'
+/** The presets' own sample payloads: what those platforms send, to mutate. */
+const sample = (name: string) =>
+  JSON.parse(
+    readFileSync(new URL(`../../src/sources/webhook/presets/${name}.sample.json`, import.meta.url), 'utf8'),
+  )
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36'
 
 interface Sent {
@@ -111,6 +120,20 @@ sources:
   tw: { type: twilio, auth_token: ${TW_TOKEN}, data_set_id: acme, campaign: fuzz }
   cc: { type: postback, token: ${PB_TOKEN}, data_set_id: acme }
   ringba: { type: webhook, preset: ringba, secret: ${RINGBA_SECRET}, data_set_id: acme }
+  callrail: { type: webhook, preset: callrail, secret: ${CALLRAIL_KEY}, data_set_id: acme }
+  invoca: { type: webhook, preset: invoca, auth: none, data_set_id: acme }
+  retreaver: { type: webhook, preset: retreaver, auth: none, data_set_id: acme }
+  pbx:
+    type: webhook
+    secret: ${PBX_TOKEN}
+    data_set_id: acme
+    map:
+      call_id: callId
+      caller: { path: "from | ani", transform: phone }
+      status: { path: state, map: { up: answered, down: completed } }
+      duration_s: { path: secs, transform: seconds }
+      value: { path: amount, transform: money }
+      disposition: outcome
 campaigns:
   default: { qualified_after_s: 60 }
 attribution:
@@ -233,6 +256,30 @@ routes:
           authorization: '',
         })
       },
+      async platform(rand) {
+        const name = pick(rand, ['callrail', 'invoca', 'retreaver', 'pbx'] as const)
+        const base =
+          name === 'pbx'
+            ? {
+                callId: `pbx-${Math.floor(rand() * 1e9)}`,
+                from: '212-555-0142',
+                state: 'down',
+                secs: '2:15',
+                amount: '$1,250.00',
+                outcome: 'Sale',
+              }
+            : sample(name)
+        const body = JSON.stringify(rand() < 0.2 ? base : mutate(rand, base)) ?? 'null'
+        const headers: Record<string, string> = { ...json, authorization: '' }
+        if (name === 'callrail')
+          headers.signature = createHmac('sha1', CALLRAIL_KEY).update(body).digest('base64')
+        if (name === 'pbx') headers['x-closeloop-token'] = PBX_TOKEN
+        const query =
+          name === 'callrail'
+            ? `?event=${pick(rand, ['pre_call', 'post_call', 'call_modified', '%00', ''])}`
+            : ''
+        await send(name, 'POST', `/v1/sources/${name}/webhook${query}`, body, headers)
+      },
       async postback(rand) {
         const params = mutate(rand, {
           call_id: `CApb${Math.floor(rand() * 1e9)}`,
@@ -325,6 +372,10 @@ routes:
       }
       assert.deepEqual(failures, [])
       // the mutations must leave some inputs valid, or nothing downstream was exercised
+      // every kind of input got through at least once, or its route was never exercised past the refusals
+      const through = new Set(sent.filter((s) => s.res.status === 200).map((s) => s.what))
+      for (const what of new Set(sent.map((s) => s.what)))
+        assert.ok(through.has(what), `no ${what} input was accepted`)
       const ok = sent.filter((s) => s.res.status === 200)
       assert.ok(ok.length > RUNS / 10, `only ${ok.length} of ${sent.length} inputs were accepted`)
       assert.ok(accepted.length > 5, `only ${accepted.length} single events were accepted`)
