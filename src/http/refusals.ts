@@ -8,6 +8,8 @@
  *   const budget = refusalBudget({ burst: 60, perSecond: 1 })
  *   budget.take('203.0.113.9', Date.now()) // true until that address has used its 60, then 1 a second
  */
+import { type Bucket, takeTokens } from '../store/rate-bucket.ts'
+
 export interface RefusalBudget {
   take(address: string, now: number): boolean
 }
@@ -16,20 +18,11 @@ export interface RefusalBudget {
 const MAX_ADDRESSES = 10_000
 
 export function refusalBudget(opts: { burst: number; perSecond: number }): RefusalBudget {
-  const buckets = new Map<string, { tokens: number; at: number }>()
+  const buckets = new Map<string, Bucket>()
   return {
     take(address, now) {
-      let b = buckets.get(address)
-      if (!b) {
-        if (buckets.size >= MAX_ADDRESSES) buckets.clear()
-        b = { tokens: opts.burst, at: now }
-        buckets.set(address, b)
-      }
-      b.tokens = Math.min(opts.burst, b.tokens + ((now - b.at) / 1000) * opts.perSecond)
-      b.at = now
-      if (b.tokens < 1) return false
-      b.tokens -= 1
-      return true
+      if (!buckets.has(address) && buckets.size >= MAX_ADDRESSES) buckets.clear()
+      return takeTokens(buckets, address, now, opts, 1) === 1
     },
   }
 }

@@ -106,18 +106,13 @@ export function createServer(opts: {
   logger: Logger
   trustProxy: boolean | number | string[]
 }): FastifyInstance {
+  const trust = opts.trustProxy
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit,
     logController: new LogController({ disableRequestLogging: true }),
     // a hop count trusts that many proxies nearest the socket (fastify's types have no number form)
-    trustProxy:
-      typeof opts.trustProxy === 'number'
-        ? (
-            (hops) => (_address: string, hop: number) =>
-              hop < hops
-          )(opts.trustProxy)
-        : opts.trustProxy,
+    trustProxy: typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust,
     // call platforms put ids in paths; keep routing strict and predictable
     routerOptions: { ignoreTrailingSlash: true, querystringParser: parseQuery },
     return503OnClosing: true,
