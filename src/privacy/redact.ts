@@ -181,9 +181,10 @@ function collect(v: unknown, key: string | undefined, into: Found, depth = 0): v
     }
   } else if (typeof v === 'number' && kind === 'phone') into.phones.add(String(v))
   // the records of a scoped array bring their needles when they are redacted (`inScope`), not before
-  else if (Array.isArray(v))
-    for (const x of v) !(isObj(x) && isScopedArray(v)) && collect(x, key, into, depth + 1)
-  else if (isObj(v)) for (const [k, x] of Object.entries(v)) collect(x, k, into, depth + 1)
+  else if (Array.isArray(v)) {
+    const scoped = isScopedArray(v)
+    for (const x of v) if (!(scoped && isObj(x))) collect(x, key, into, depth + 1)
+  } else if (isObj(v)) for (const [k, x] of Object.entries(v)) collect(x, k, into, depth + 1)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -319,18 +320,10 @@ function build(
 ): Redactor & { walkAt(v: unknown, depth: number): unknown } {
   const region = opts.region ?? 'US'
   const subject = opts.subject
-  const found: Found = {
-    emails: new Set(outer?.emails),
-    phones: new Set(outer?.phones),
-    other: new Set(outer?.other),
-  }
+  const found = copyOf(outer)
   for (const c of opts.context) collect(c, undefined, found)
   // the row's own needles, before the subject's: what an element of a scoped array inherits
-  const row: Found = {
-    emails: new Set(found.emails),
-    phones: new Set(found.phones),
-    other: new Set(found.other),
-  }
+  const row = copyOf(found)
   for (const e of subject?.emails ?? []) found.emails.add(e)
   for (const p of subject?.phones ?? []) found.phones.add(p)
   const subjectHashes = new Set((subject?.hashes ?? []).map((h) => h.toLowerCase()))
@@ -464,9 +457,8 @@ function build(
   /** One record of a scoped array, by a redactor of its own: its fields' needles, the row's, its scope's. */
   function inScope(x: Record<string, unknown>, depth: number): unknown {
     if (depth > 64) return null
-    const own = build({ ...opts, context: [x, ...(opts.scope?.(x) ?? [])] }, row)
-    const w = own.walkAt(x, depth)
-    return w === DROP ? DROP : w
+    // a record walks to an object, never to a dropped value
+    return build({ ...opts, context: [x, ...(opts.scope?.(x) ?? [])] }, row).walkAt(x, depth)
   }
 
   function json(v: unknown): unknown {
@@ -510,9 +502,13 @@ function build(
   }
 }
 
-function capped<T>(set: Set<T>): T[] {
-  return set.size <= MAX_NEEDLES ? [...set] : [...set].slice(0, MAX_NEEDLES)
-}
+const capped = <T>(set: Set<T>): T[] => [...set].slice(0, MAX_NEEDLES)
+
+const copyOf = (f?: Found): Found => ({
+  emails: new Set(f?.emails),
+  phones: new Set(f?.phones),
+  other: new Set(f?.other),
+})
 
 /** `a=1&b=2` (no raw whitespace, at least one `=`): a form body or a query string. */
 function looksLikeForm(s: string): boolean {
