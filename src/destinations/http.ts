@@ -171,7 +171,7 @@ function redactHeaders(headers: Record<string, string>, secrets?: string[]): Rec
 
 /**
  * The generic HTTP outcome rule (delivery-reliability.md §6): 2xx delivered; 408, 425, 429, 5xx and
- * network errors retried; 410 pauses the destination; other statuses (3xx included) are permanent.
+ * network errors retried; 401, 403 and 410 pause the destination; other statuses (3xx included) are permanent.
  * Destinations with platform error tables classify first and fall back to this.
  */
 export function classifyHttp(res: HttpResponse, now: number): Outcome {
