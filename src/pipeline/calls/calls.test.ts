@@ -55,6 +55,8 @@ interface Harness {
   named(name: string): Signal[]
   timers(): Array<{ key: string; due_at: number }>
   journey(key: string): CallJourney | undefined
+  /** Writes facts as another input would have (a DNI hold, a fact from an older build) at `atS`. */
+  putFacts(facts: Record<string, { value: unknown; ttlMs: number }>, atS: number): Promise<void>
 }
 
 async function harness(raw: Parameters<typeof compileCallRules>[0] = BASE_RULES): Promise<Harness> {
@@ -102,6 +104,24 @@ async function harness(raw: Parameters<typeof compileCallRules>[0] = BASE_RULES)
         now,
       )
       return holdbacks
+    },
+    async putFacts(facts, atS) {
+      await store.ingest(
+        {
+          raw: {
+            id: `raw_${++rawN}`,
+            source: 'test',
+            kind: 'x',
+            receivedAt: atS * 1000,
+            headers: {},
+            body: '',
+          },
+          items: [
+            { event: call({ call_id: `facts-${rawN}`, at: atS }), derive: () => ({ facts, signals: [] }) },
+          ],
+        },
+        atS * 1000,
+      )
     },
     async fire(nowS) {
       const r = await store.fireTimers({
@@ -486,54 +506,22 @@ describe('signal quality', () => {
   test('a caller remembered under the key before data sets scoped it is still a repeat caller', async () => {
     const h = await harness()
     const legacy = legacyRepeatFactKey('mortgage-ny', CALLER)
-    await h.store.ingest(
-      {
-        raw: { id: `raw_${++rawN}`, source: 'test', kind: 'x', receivedAt: T0 * 1000, headers: {}, body: '' },
-        items: [
-          {
-            event: call({ call_id: 'CA0', at: T0 }),
-            derive: () => ({
-              facts: { [legacy]: { value: { call_id: 'CA0', at: T0 * 1000 }, ttlMs: 30 * DAY * 1000 } },
-              signals: [],
-            }),
-          },
-        ],
-      },
-      T0 * 1000,
-    )
+    await h.putFacts({ [legacy]: { value: { call_id: 'CA0', at: T0 * 1000 }, ttlMs: 30 * DAY * 1000 } }, T0)
     const hb = await h.send(call({ call_id: 'CA5', status: 'answered', at: T0 + DAY }), T0 + DAY)
     assert.deepEqual(hb, [['repeat_caller']])
   })
 
   test('a call is joined to its DNI visitor once: a later event does not take the next holder’s clicks', async () => {
     const h = await harness()
-    const holds = async (visitor: string, click_ids: Record<string, string>, at: number) =>
-      h.store.ingest(
+    const holds = (visitor: string, click_ids: Record<string, string>, at: number) =>
+      h.putFacts(
         {
-          raw: {
-            id: `raw_${++rawN}`,
-            source: 'test',
-            kind: 'x',
-            receivedAt: at * 1000,
-            headers: {},
-            body: '',
+          [dniKey('+18005550100')]: {
+            value: { touch: { visitor_id: visitor, clicked_at: at * 1000, click_ids } },
+            ttlMs: DAY * 1000,
           },
-          items: [
-            {
-              event: call({ call_id: `dni-${visitor}`, at }),
-              derive: () => ({
-                facts: {
-                  [dniKey('+18005550100')]: {
-                    value: { touch: { visitor_id: visitor, clicked_at: at * 1000, click_ids: click_ids } },
-                    ttlMs: DAY * 1000,
-                  },
-                },
-                signals: [],
-              }),
-            },
-          ],
         },
-        at * 1000,
+        at,
       )
     const noClicks = (c: Partial<CallExtension> & { at: number }) => {
       const e = call(c)
