@@ -340,9 +340,10 @@ export function applyChecks(
   if (!j.checks.repeat && view.connected) {
     if (campaign.repeatCallerDays <= 0) j.checks.repeat = true
     else {
-      const key = repeatFactKey(dataSetId, j.campaign ?? campaign.key, caller)
+      const campaignKey = j.campaign ?? campaign.key
+      const key = repeatFactKey(dataSetId, campaignKey, caller)
       if (loaded.has(key)) {
-        const prior = (facts[key] ?? facts[legacyRepeatFactKey(j.campaign ?? campaign.key, caller)]) as
+        const prior = (facts[key] ?? facts[legacyRepeatFactKey(campaignKey, caller)]) as
           | RepeatFact
           | undefined
         if (prior && prior.call_id !== j.root)
