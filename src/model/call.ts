@@ -23,7 +23,7 @@ export const CALL_STATUSES = [
 export type CallStatus = (typeof CALL_STATUSES)[number]
 
 const Money = T.Number({ minimum: -1e12, maximum: 1e12 })
-/** Epoch seconds up to the year 5138, as ECAPI's `timestamp`; milliseconds are read as such (normalize.ts). */
+/** Epoch seconds up to the year 5138: ECAPI's `timestamp` and the call's times (milliseconds are read as such, normalize.ts). */
 export const EPOCH_S_MAX = 99_999_999_999
 
 export const CallExtension = T.Object(

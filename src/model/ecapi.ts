@@ -9,7 +9,7 @@
  *   const event: EcapiEvent = { data_set_id: 'acme', id: 'o-1', timestamp: 1746558464, event_type: 'purchase' }
  */
 import { type Static, Type as T } from '@sinclair/typebox'
-import { CallExtension } from './call.ts'
+import { CallExtension, EPOCH_S_MAX } from './call.ts'
 import { ClickIdentity } from './identity.ts'
 
 const Ext = T.Record(T.String(), T.Unknown(), { description: 'partner-specific extensions' })
@@ -215,7 +215,7 @@ export const EcapiEvent = T.Object(
   {
     data_set_id: T.String({ minLength: 1, maxLength: 255 }),
     id: T.Optional(T.String({ minLength: 1, maxLength: 255 })),
-    timestamp: T.Integer({ minimum: 0, maximum: 99999999999, description: 'Unix epoch seconds' }),
+    timestamp: T.Integer({ minimum: 0, maximum: EPOCH_S_MAX, description: 'Unix epoch seconds' }),
     event_type: literalUnion(EVENT_TYPES),
     custom_event: T.Optional(T.String({ minLength: 1, maxLength: 255 })),
     user_data: T.Optional(UserData),
