@@ -13,6 +13,7 @@ import { createHmac } from 'node:crypto'
 import { BlockList, isIP } from 'node:net'
 import { safeEqual } from '../http/auth.ts'
 import { toE164 } from '../identity/phone.ts'
+import { EPOCH_S_MAX } from '../model/call.ts'
 import type { EventType } from '../model/ecapi.ts'
 import { type AppError, appError } from '../model/errors.ts'
 import type { SourceRequest } from './contract.ts'
@@ -192,9 +193,7 @@ const RFC2822_DATE =
 const MAX_MONEY = 1e12
 
 /** Epoch values above this are milliseconds: 1e11 s is the year 5138, 1e11 ms is March 1973. */
-const MS_THRESHOLD = 1e11
-/** The ECAPI schema's own ceiling for `timestamp`. */
-const MAX_EPOCH_S = 99999999999
+export const MS_THRESHOLD = 1e11
 
 /**
  * Epoch seconds from epoch s/ms (number or digits), ISO 8601 or RFC 2822; `undefined` when unreadable.
@@ -208,14 +207,14 @@ export function parseEpochSeconds(v: unknown): number | undefined {
   if (/^\d+(\.\d+)?$/.test(text)) {
     const n = Number(text)
     const s = n > MS_THRESHOLD ? n / 1000 : n
-    return Number.isFinite(s) && s <= MAX_EPOCH_S ? Math.floor(s) : undefined
+    return Number.isFinite(s) && s <= EPOCH_S_MAX ? Math.floor(s) : undefined
   }
   // Date.parse alone accepts nearly anything ("-5" is a year), so only the two documented formats get to it
   const iso = ISO_DATE.exec(text)
   if (!iso && !RFC2822_DATE.test(text)) return undefined
   const naive = iso !== null && iso[1] !== undefined && iso[2] === undefined
   const ms = Date.parse(naive ? `${text.replace(' ', 'T')}Z` : text)
-  if (!Number.isFinite(ms) || ms < 0 || ms / 1000 > MAX_EPOCH_S) return undefined
+  if (!Number.isFinite(ms) || ms < 0 || ms / 1000 > EPOCH_S_MAX) return undefined
   return Math.floor(ms / 1000)
 }
 

@@ -5,6 +5,8 @@
  * shape; anything still wrong is rejected with its path.
  */
 
+import { MS_THRESHOLD } from '../common.ts'
+
 const USER_DATA_ALIASES: Record<string, string> = {
   email_addresses: 'email_address',
   customer_segment: 'customer_segments',
@@ -59,12 +61,13 @@ export function normalizeEcapiEvent(input: unknown): unknown {
   if (typeof e.event_type === 'string') e.event_type = e.event_type.trim().toLowerCase()
   if (typeof e.source === 'string') e.source = e.source.trim().toLowerCase()
   // a timestamp in milliseconds is a common sender mistake; the spec is seconds
-  if (typeof e.timestamp === 'number' && e.timestamp > 1e11) e.timestamp = Math.floor(e.timestamp / 1000)
+  if (typeof e.timestamp === 'number' && e.timestamp > MS_THRESHOLD)
+    e.timestamp = Math.floor(e.timestamp / 1000)
   // the call's times are seconds too, and the same mistake put an answered call in the year 58,000
   const call = isObj(e.ext) ? e.ext.call : undefined
   if (isObj(call))
     for (const k of CALL_TIMES)
-      if (typeof call[k] === 'number' && call[k] > 1e11) call[k] = Math.floor(call[k] / 1000)
+      if (typeof call[k] === 'number' && call[k] > MS_THRESHOLD) call[k] = Math.floor(call[k] / 1000)
   const u = e.user_data
   if (isObj(u)) {
     renameKeys(u, USER_DATA_ALIASES)
