@@ -303,6 +303,32 @@ for (const h of [sqliteHarness(), postgresHarness()]) {
       assert.deepEqual(seen[3], { key, state: { n: 3 } })
     })
 
+    test('legacy names are read only when no name of the journey resolves', async () => {
+      const s = h.store()
+      const old = uid('call')
+      const oldAlias = uid('phone')
+      const scoped = uid('call:acme')
+      const seen: Array<string | undefined> = []
+      const write = (key: string, aliases: string[]) =>
+        item({ derive: () => ({ journey: { key, state: { at: key }, aliases }, signals: [] }) })
+      const look = (ref: IngestItem['journey']) =>
+        item({
+          journey: ref,
+          derive: (ctx) => {
+            seen.push(ctx.journey?.key)
+            return { signals: [] }
+          },
+        })
+      await s.ingest(req([write(old, [oldAlias])]), T0)
+      await s.ingest(req([look({ key: scoped, legacy: { key: old } })]), T0)
+      await s.ingest(req([look({ key: scoped, legacy: { key: uid('x'), aliases: [oldAlias] } })]), T0)
+      await s.ingest(req([look({ key: scoped, legacy: { aliases: [uid('x')] } })]), T0)
+      // once the scoped journey exists, it wins over the legacy one
+      await s.ingest(req([write(scoped, [])]), T0)
+      await s.ingest(req([look({ key: scoped, legacy: { key: old } })]), T0)
+      assert.deepEqual(seen, [old, old, undefined, scoped])
+    })
+
     test('facts: written with a TTL, unseen after it, deleted by null', async () => {
       const s = h.store()
       const k = uid('fact')

@@ -33,6 +33,17 @@ export interface JourneyState {
   aliases?: string[]
 }
 
+/** The names a journey may be stored under, in the order they are tried. */
+export interface JourneyRef {
+  key?: string
+  aliases?: string[]
+  /**
+   * Names an earlier version wrote (unscoped by data set; pipeline/names.ts), tried only when `key` and
+   * `aliases` find nothing: a call in flight across an upgrade keeps its journey.
+   */
+  legacy?: { key?: string; aliases?: string[] }
+}
+
 export interface SignalDraft {
   signal: Signal
   /** Destinations the router chose for it. */
@@ -40,7 +51,7 @@ export interface SignalDraft {
 }
 
 export interface TimerDraft {
-  /** Unique per purpose, e.g. `qualify:CA123`: re-arming replaces it. */
+  /** Unique per purpose, e.g. `qualify:call:acme:CA123`: re-arming replaces it. */
   key: string
   kind: string
   dueAt: number
@@ -74,8 +85,8 @@ export interface IngestItem {
   event: EcapiEvent
   /** `ecapi:<data_set_id>:<id>` or `call:<call_id>:<type>:<bucket>`; undefined = never a duplicate. */
   dedupKey?: string
-  /** Journey to load: by key, else by the first alias that resolves. */
-  journey?: { key?: string; aliases?: string[] }
+  /** Journey to load: by key, else by the first alias that resolves, else by `legacy` the same way. */
+  journey?: JourneyRef
   /** Fact keys to load for `derive`. */
   facts?: string[]
   derive(ctx: DeriveContext): Derived

@@ -19,6 +19,7 @@ import type {
   IngestRequest,
   IngestResult,
   ItemOutcome,
+  JourneyRef,
   JourneyState,
   LeasedJob,
   RawInput,
@@ -99,17 +100,38 @@ async function insertRaws(q: Queryable, raws: RawInput[]): Promise<void> {
  */
 export async function lockJourney(
   q: Queryable,
-  ref: { key?: string; aliases?: string[] } | undefined,
+  ref: JourneyRef | undefined,
   factKeys: string[] = [],
 ): Promise<JourneyState | undefined> {
-  const names = [...(ref?.key ? [ref.key] : []), ...(ref?.aliases ?? []), ...factKeys.map((k) => `fact:${k}`)]
+  const names = [...journeyNames(ref), ...journeyNames(ref?.legacy), ...factKeys.map((k) => `fact:${k}`)]
   if (names.length === 0) return undefined
   await q.query(
     `SELECT pg_advisory_xact_lock($1, h) FROM (SELECT DISTINCT hashtext(n) AS h FROM unnest($2::text[]) n ORDER BY h) s`,
     [JOURNEY_LOCK_CLASS, names],
   )
-  return ref ? readJourney(q, ref) : undefined
+  if (!ref) return undefined
+  const found = await readJourney(q, ref)
+  if (found || !ref.legacy || !(await anyJourneyNamed(q, ref.legacy))) return found
+  return readJourney(q, ref.legacy)
 }
+
+/**
+ * Whether any of these names exists, in one round trip: the legacy names of a new call resolve to nothing,
+ * and trying each (`readJourney`) cost the first event of every call two more round trips.
+ */
+async function anyJourneyNamed(q: Queryable, ref: { key?: string; aliases?: string[] }): Promise<boolean> {
+  const rows = await q.query(
+    `SELECT 1 FROM journeys WHERE key = $1 UNION ALL
+     SELECT 1 FROM journey_aliases WHERE alias = ANY($2::text[]) LIMIT 1`,
+    [ref.key ?? null, ref.aliases ?? []],
+  )
+  return rows.length > 0
+}
+
+const journeyNames = (ref: { key?: string; aliases?: string[] } | undefined) => [
+  ...(ref?.key ? [ref.key] : []),
+  ...(ref?.aliases ?? []),
+]
 
 /** For the timer path: take the journey's lock only if free right now; `false` means come back later. */
 export async function tryLockJourney(q: Queryable, key: string): Promise<boolean> {

@@ -39,6 +39,7 @@ import type {
   IngestRequest,
   IngestResult,
   ItemOutcome,
+  JourneyRef,
   JourneyState,
   LeasedJob,
   RawInput,
@@ -275,8 +276,12 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     run(INGEST_SQL.raw, ...rawValues(raw))
   }
 
-  function loadJourney(ref: { key?: string; aliases?: string[] } | undefined): JourneyState | undefined {
+  function loadJourney(ref: JourneyRef | undefined): JourneyState | undefined {
     if (!ref) return undefined
+    return findJourney(ref) ?? (ref.legacy ? findJourney(ref.legacy) : undefined)
+  }
+
+  function findJourney(ref: { key?: string; aliases?: string[] }): JourneyState | undefined {
     let key = ref.key
     let row = key ? get('SELECT key, state FROM journeys WHERE key = ?', key) : undefined
     if (!row) {
