@@ -16,7 +16,10 @@ const call = (over: Partial<EcapiEvent> = {}, ext: Record<string, unknown> = {})
 describe('dedup keys', () => {
   test('an ECAPI id decides; a callback repeated within 5 s is one event, a later one another', () => {
     assert.equal(dedupKey({ ...call(), id: 'x' }), 'ecapi:acme:x')
-    assert.equal(dedupKey(call()), 'call:CA1:answered:340000000')
+    assert.equal(dedupKey(call()), 'call:acme:CA1:answered:340000000')
+    // two businesses' platforms may number calls alike: one data set's callback is never the other's repeat
+    assert.notEqual(dedupKey({ ...call(), data_set_id: 'other' }), dedupKey(call()))
+    assert.notEqual(dedupKey({ ...call(), data_set_id: 'a:b' }), dedupKey({ ...call(), data_set_id: 'a' }))
     assert.equal(dedupKey(call({ timestamp: T + 1 })), dedupKey(call()))
     assert.notEqual(dedupKey(call({ timestamp: T + 5 })), dedupKey(call()))
   })
@@ -37,6 +40,6 @@ describe('dedup keys', () => {
     assert.notEqual(dedupKey(sale(100)), dedupKey({ ...sale(100), currency_code: 'EUR' }))
     const completed = (revenue: number) => call({}, { status: 'completed', revenue, duration_s: 185 })
     assert.notEqual(dedupKey(completed(45)), dedupKey(completed(60)))
-    assert.match(String(dedupKey(completed(45))), /^call:CA1:completed:340000000:[0-9a-f]{16}$/)
+    assert.match(String(dedupKey(completed(45))), /^call:acme:CA1:completed:340000000:[0-9a-f]{16}$/)
   })
 })

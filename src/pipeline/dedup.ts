@@ -1,6 +1,6 @@
 /**
  * Dedup keys (DESIGN §1.3). ECAPI events: `(data_set_id, id)`. Call events without an ECAPI id:
- * `call_id + call event type + floor(timestamp, 5 s)`: a platform that re-sends the same callback within
+ * `data_set_id + call_id + call event type + floor(timestamp, 5 s)`: a platform that re-sends the same callback within
  * seconds is one event, while a later status of the same call is another. When the event carries an order
  * or an amount, a digest of them joins the key: a CRM's second order on the same call, or a corrected
  * amount sent within the same 5 s, is news, not a repeat (both were dropped as duplicates before), while
@@ -8,11 +8,12 @@
  *
  * @example
  *   dedupKey({ data_set_id: 'a', id: 'x', … }) // 'ecapi:a:x'
- *   dedupKey({ …, ext: { call: { call_id: 'CA1', status: 'answered' } }, timestamp: 1700000003 }) // 'call:CA1:answered:340000000'
- *   dedupKey({ …, value: 900, properties: { transaction_id: 'POL-2' }, … }) // 'call:CA1:close_convert_lead:340000000:1f0c…'
+ *   dedupKey({ …, ext: { call: { call_id: 'CA1', status: 'answered' } }, timestamp: 1700000003 }) // 'call:a:CA1:answered:340000000'
+ *   dedupKey({ …, value: 900, properties: { transaction_id: 'POL-2' }, … }) // 'call:a:CA1:close_convert_lead:340000000:1f0c…'
  */
 import { hash } from 'node:crypto'
 import type { EcapiEvent } from '../model/ecapi.ts'
+import { scopeOf } from './names.ts'
 
 /** Seconds per call dedup bucket: repeated webhooks arrive within a few seconds of each other. */
 export const CALL_DEDUP_BUCKET_S = 5
@@ -22,7 +23,7 @@ export function dedupKey(e: EcapiEvent): string | undefined {
   const call = e.ext?.call
   if (!call?.call_id) return undefined
   const type = call.disposition ? `disposition:${call.disposition}` : (call.status ?? e.event_type)
-  const key = `call:${call.call_id}:${type}:${Math.floor(e.timestamp / CALL_DEDUP_BUCKET_S)}`
+  const key = `call:${scopeOf(e.data_set_id)}:${call.call_id}:${type}:${Math.floor(e.timestamp / CALL_DEDUP_BUCKET_S)}`
   const facts = [
     e.properties?.transaction_id,
     e.value,

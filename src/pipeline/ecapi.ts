@@ -39,7 +39,9 @@ export function ecapiItem(event: EcapiEvent, cfg: PipelineConfig): IngestItem {
     derive({ eventId, rawId, now, facts }) {
       const touch = visitor ? (facts[visitor] as VisitorFacts | undefined)?.first : undefined
       const leadFacts =
-        phone && touch ? { [leadKey(phone)]: { value: { touch }, ttlMs: LEAD_TTL_MS } } : undefined
+        phone && touch
+          ? { [leadKey(event.data_set_id, phone)]: { value: { touch }, ttlMs: LEAD_TTL_MS } }
+          : undefined
       const signal = makeSignal({
         basis: key ?? eventId,
         idAt: event.timestamp,

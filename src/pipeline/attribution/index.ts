@@ -8,13 +8,14 @@
  *  - `visitor:<data_set_id>:<visitor id>` → `{ first, last }` touches; the earliest ad click wins for `click_ttl_days`
  *  - `dni_pool:<campaign>` → which visitor holds which number until when, and when each was last used
  *  - `dni:<tracking number>` → the holding visitor's first touch, TTL = the hold (calls inside it are attributed)
- *  - `lead:<identityKey(phone)>` → the first touch of the visitor who submitted that phone number
+ *  - `lead:<data set>:<identityKey(phone)>` → the first touch of the visitor who submitted that phone number
  */
 import { identityKey } from '../../identity/hash.ts'
 import { toE164 } from '../../identity/phone.ts'
 import type { EcapiEvent } from '../../model/ecapi.ts'
 import type { ClickIdentity } from '../../model/identity.ts'
 import type { IngestItem } from '../../store/types.ts'
+import { scopeOf } from '../names.ts'
 
 const DAY_MS = 86_400_000
 const MINUTE_MS = 60_000
@@ -37,7 +38,11 @@ export interface VisitorFacts {
 
 export const visitorKey = (dataSetId: string, visitor: string) => `visitor:${dataSetId}:${visitor}`
 export const dniKey = (trackingNumber: string) => `dni:${trackingNumber}`
-export const leadKey = (phoneE164: string) => `lead:${identityKey(phoneE164)}`
+/** Scoped by data set (../names.ts): a form on one business's site says nothing about calls to another. */
+export const leadKey = (dataSetId: string, phoneE164: string) =>
+  `lead:${scopeOf(dataSetId)}:${identityKey(phoneE164)}`
+/** The unscoped key of earlier versions, read (never written) until its forms expire (90 days). */
+export const legacyLeadKey = (phoneE164: string) => `lead:${identityKey(phoneE164)}`
 export const poolKey = (campaign: string) => `dni_pool:${campaign}`
 
 /** The touch a click event (ECAPI page_view from `/v1/clicks`) describes. */
@@ -185,8 +190,15 @@ export function leadPhone(e: EcapiEvent, region = 'US'): string | undefined {
 }
 
 /** Fact keys a call input needs for the joins. */
-export function joinKeys(trackingNumber: string | undefined, caller: string | undefined): string[] {
-  return [...(trackingNumber ? [dniKey(trackingNumber)] : []), ...(caller ? [leadKey(caller)] : [])]
+export function joinKeys(
+  dataSetId: string,
+  trackingNumber: string | undefined,
+  caller: string | undefined,
+): string[] {
+  return [
+    ...(trackingNumber ? [dniKey(trackingNumber)] : []),
+    ...(caller ? [leadKey(dataSetId, caller), legacyLeadKey(caller)] : []),
+  ]
 }
 
 /**
@@ -202,7 +214,11 @@ export function joinClick(
   const own = e.ext?.click_ids
   if (own && hasClickId(own)) return withClicks(e, { ...own, attribution: own.attribution ?? 'click_id' })
   const dni = tracking ? (facts[dniKey(tracking)] as { touch: Touch | null } | undefined) : undefined
-  const lead = caller ? (facts[leadKey(caller)] as { touch: Touch | null } | undefined) : undefined
+  const lead = caller
+    ? ((facts[leadKey(e.data_set_id, caller)] ?? facts[legacyLeadKey(caller)]) as
+        | { touch: Touch | null }
+        | undefined)
+    : undefined
   const hit = dni?.touch
     ? { touch: dni.touch, how: 'dni' }
     : lead?.touch

@@ -14,8 +14,9 @@ import type { EcapiEvent } from '../../model/ecapi.ts'
 import type { Signal } from '../../model/signal.ts'
 import { openSqliteStore } from '../../store/sqlite/index.ts'
 import type { IngestItem, Store } from '../../store/types.ts'
-import { dniKey } from '../attribution/index.ts'
+import { dniKey, leadKey, legacyLeadKey } from '../attribution/index.ts'
 import type { PipelineConfig } from '../ecapi.ts'
+import { legacyNames } from '../names.ts'
 import { compileRoutes } from '../route.ts'
 import { type CallRules, callItem, compileCallRules, fireCallTimer, timerJourneyKey } from './index.ts'
 import type { CallJourney } from './journey.ts'
@@ -55,6 +56,8 @@ interface Harness {
   named(name: string): Signal[]
   timers(): Array<{ key: string; due_at: number }>
   journey(key: string): CallJourney | undefined
+  /** Runs a statement on the store's file, as an earlier build's writes would have left it. */
+  sql(sql: string, ...params: string[]): void
   /** Writes facts as another input would have (a DNI hold, a fact from an older build) at `atS`. */
   putFacts(facts: Record<string, { value: unknown; ttlMs: number }>, atS: number): Promise<void>
 }
@@ -137,6 +140,7 @@ async function harness(raw: Parameters<typeof compileCallRules>[0] = BASE_RULES)
       rows('SELECT body FROM signals ORDER BY rowid').map((r) => JSON.parse(String(r.body)) as Signal),
     named: (name) => h.signals().filter((s) => s.name === name),
     timers: () => rows('SELECT key, due_at FROM timers') as Array<{ key: string; due_at: number }>,
+    sql: (sql, ...p) => void db.prepare(sql).run(...p),
     journey(key) {
       const r = rows('SELECT state FROM journeys WHERE key = ?', key)[0]
       return r ? (JSON.parse(String(r.state)) as CallJourney) : undefined
@@ -189,7 +193,7 @@ describe('a full call', () => {
     await h.send(call({ status: 'answered', at: T0 + 5, sequence: 1 }))
     assert.deepEqual(names(h), ['call_connected'])
     // mortgage preset: 180 s floor, timer armed at answer
-    assert.deepEqual(h.timers(), [{ key: 'qualify:CA1', due_at: (T0 + 5 + 180) * 1000 }])
+    assert.deepEqual(h.timers(), [{ key: 'qualify:call:acme:CA1', due_at: (T0 + 5 + 180) * 1000 }])
     assert.equal(await h.fire(T0 + 100), 0, 'not due yet')
     assert.equal(await h.fire(T0 + 185), 1)
     assert.deepEqual(names(h), ['call_connected', 'qualified_call'])
@@ -248,7 +252,7 @@ describe('a full call', () => {
     await h.send(call({ status: 'ringing', at: T0, sequence: 0 }))
     assert.deepEqual(names(h), ['call_connected', 'qualified_call'])
     assert.deepEqual(h.timers(), [], 'an ended call arms no timer')
-    const j = h.journey('call:CA1')!
+    const j = h.journey('call:acme:CA1')!
     assert.deepEqual(j.legs.CA1.terminal?.status, 'completed', 'a late ringing does not regress the call')
   })
 
@@ -369,7 +373,7 @@ describe('dispositions (shipped defaults)', () => {
     const [c] = h.named('correction')
     assert.equal(c.attrs.corrects, h.named('call_connected')[0].id)
     assert.equal(c.attrs.reason, 'service')
-    const j = h.journey('call:CA2')!
+    const j = h.journey('call:acme:CA2')!
     assert.deepEqual(j.withheld.call_connected, ['service'])
   })
 
@@ -377,7 +381,7 @@ describe('dispositions (shipped defaults)', () => {
     const h = await harness()
     await h.send(disposition('Left Voicemail', T0))
     assert.deepEqual(names(h), [])
-    assert.equal(h.journey('call:CA1')!.dispositions[0].reported, 'Left Voicemail')
+    assert.equal(h.journey('call:acme:CA1')!.dispositions[0].reported, 'Left Voicemail')
   })
 })
 
@@ -483,7 +487,7 @@ describe('signal quality', () => {
     await h.send(disposition('Sale', T0 + DAY + 500, 900, 'CA2'), T0 + DAY + 500)
     assert.deepEqual(hb, [['repeat_caller']])
     assert.deepEqual(names(h), ['call_connected'])
-    const j = h.journey('call:CA2')!
+    const j = h.journey('call:acme:CA2')!
     assert.deepEqual(j.flags, ['repeat_caller'])
     assert.deepEqual((j.notes.repeat_caller as { repeat_of: string }).repeat_of, 'CA1')
     assert.deepEqual(Object.keys(j.withheld).sort(), ['call_connected', 'disposition:Sale', 'qualified_call'])
@@ -532,7 +536,7 @@ describe('signal quality', () => {
     // the number has gone to another visitor when the call's next event arrives
     await holds('B', { fbclid: 'FBCLID-B' }, T0 + 100)
     await h.send(noClicks({ call_id: 'CA-D', status: 'completed', at: T0 + 200, duration_s: 200 }))
-    const j = h.journey('call:CA-D')!
+    const j = h.journey('call:acme:CA-D')!
     assert.deepEqual(
       [j.clickIds.gclid, j.clickIds.fbclid, j.clickIds.attribution],
       ['GCLID-A', undefined, 'dni'],
@@ -640,15 +644,127 @@ describe('signal quality', () => {
     const hb = await h.send(call({ call_id: 'S', campaign: 'c', status: 'answered', at: sat }), sat)
     assert.deepEqual(hb, [['outside_hours']])
     await h.send(call({ call_id: 'W', campaign: 'c', status: 'answered', at: T0 }))
-    assert.equal(h.timers().find((t) => t.key === 'qualify:W')?.due_at, (T0 + 120) * 1000)
+    assert.equal(h.timers().find((t) => t.key === 'qualify:call:acme:W')?.due_at, (T0 + 120) * 1000)
     const evening = T0 + 3 * 3600 // 18:07 New York
     await h.send(call({ call_id: 'E', campaign: 'c', status: 'answered', at: evening }), evening)
-    assert.equal(h.timers().find((t) => t.key === 'qualify:E')?.due_at, (evening + 240) * 1000)
+    assert.equal(h.timers().find((t) => t.key === 'qualify:call:acme:E')?.due_at, (evening + 240) * 1000)
     assert.equal(h.named('call_connected')[1].attrs.daypart, 0)
     assert.deepEqual(
       h.signals().map((s) => s.attrs.call_id),
       ['W', 'E'],
     )
+  })
+})
+
+describe('data sets', () => {
+  const crmSale = (dataSetId: string, at: number): EcapiEvent => ({
+    data_set_id: dataSetId,
+    timestamp: at,
+    event_type: 'close_convert_lead',
+    value: 1800,
+    currency_code: 'USD',
+    properties: { transaction_id: `LOAN-${dataSetId}` },
+    user_data: { phone_numbers: [CALLER] },
+  })
+
+  test('two data sets sending the same call id get a journey each, and both convert', async () => {
+    const h = await harness()
+    await h.send(call({ status: 'answered', at: T0 }))
+    await h.send(call({ status: 'answered', at: T0 + 1, caller: '+13125550000' }, { data_set_id: 'globex' }))
+    const connected = h.named('call_connected')
+    assert.deepEqual(
+      connected.map((s) => s.dataSetId),
+      ['acme', 'globex'],
+    )
+    assert.notEqual(connected[0].id, connected[1].id)
+    assert.equal(h.journey('call:acme:CA1')?.dataSetId, 'acme')
+    assert.equal(h.journey('call:globex:CA1')?.caller, '+13125550000')
+    // each call's floor is its own: globex's answer did not re-arm acme's timer
+    assert.deepEqual(
+      h.timers().map((t) => t.key),
+      ['qualify:call:acme:CA1', 'qualify:call:globex:CA1'],
+    )
+  })
+
+  test("a CRM outcome finds a call by the caller's phone only in its own data set", async () => {
+    const h = await harness()
+    await h.send(call({ status: 'answered', at: T0 }))
+    await h.send(call({ status: 'completed', at: T0 + 300, duration_s: 300 }))
+    await h.send(crmSale('globex', T0 + DAY))
+    await h.send(crmSale('acme', T0 + DAY + 1))
+    const closed = h.named('closed_outcome')
+    assert.deepEqual(
+      closed.map((s) => [s.dataSetId, s.attrs.linked_by, s.event.ext?.call?.call_id]),
+      [
+        ['globex', 'none', 'LOAN-globex'],
+        ['acme', 'phone', 'CA1'],
+      ],
+    )
+  })
+
+  test('a call an earlier version started (unscoped names) keeps its journey, timer and signals', async () => {
+    const h = await harness()
+    await h.send(call({ status: 'answered', at: T0 }))
+    // rewrite what the answer stored into the names an earlier version gave it
+    const phone = h.journey('call:acme:CA1')!.aliases.find((a) => a.startsWith('phone:'))!
+    const oldPhone = legacyNames.phone(CALLER)
+    h.sql(
+      `UPDATE journeys SET key = 'call:CA1', state = json_set(state, '$.key', 'call:CA1', '$.aliases', json_array(?))
+       WHERE key = 'call:acme:CA1'`,
+      oldPhone,
+    )
+    h.sql('DELETE FROM journey_aliases WHERE alias = ?', phone)
+    h.sql(`INSERT INTO journey_aliases (alias, journey_key) VALUES (?, 'call:CA1')`, oldPhone)
+    h.sql(`UPDATE timers SET key = 'qualify:CA1', payload = json_set(payload, '$.journey', 'call:CA1')`)
+
+    await h.send(call({ status: 'completed', at: T0 + 300, duration_s: 300 }))
+    assert.deepEqual(names(h), ['call_connected', 'qualified_call'], 'nothing sent twice')
+    assert.equal(h.journey('call:acme:CA1'), undefined, 'no second journey')
+    const j = h.journey('call:CA1')!
+    assert.ok(j.aliases.includes('call:acme:CA1'), 'found by its scoped name from now on')
+    assert.deepEqual(h.timers(), [], 'the completed call cancelled the timer armed under the old name')
+    // a CRM outcome by phone finds it too
+    await h.send(crmSale('acme', T0 + DAY))
+    assert.equal(h.named('closed_outcome')[0]?.attrs.linked_by, 'phone')
+  })
+
+  test("an earlier version's journey of another data set is not joined", async () => {
+    const h = await harness()
+    await h.send(call({ status: 'answered', at: T0 }, { data_set_id: 'globex' }))
+    h.sql(
+      `UPDATE journeys SET key = 'call:CA1', state = json_set(state, '$.key', 'call:CA1') WHERE key = 'call:globex:CA1'`,
+    )
+    await h.send(call({ status: 'answered', at: T0 + 1, caller: '+13125550000' }))
+    assert.deepEqual(
+      h.named('call_connected').map((s) => s.dataSetId),
+      ['globex', 'acme'],
+    )
+    assert.equal(h.journey('call:acme:CA1')?.caller, '+13125550000')
+  })
+
+  test("a form's phone joins calls to its own data set; an earlier version's lead is still read", async () => {
+    const h = await harness()
+    const touch = { visitor_id: 'v1', clicked_at: (T0 - 60) * 1000, click_ids: { gclid: 'FORM-G' } }
+    const noClicks = (c: Partial<CallExtension> & { at: number }, extra: Partial<EcapiEvent> = {}) => {
+      const e = call({ tracking_number: '+18005550199', ...c }, extra)
+      return { ...e, ext: { call: e.ext?.call } } as EcapiEvent
+    }
+    // a lead fact another build wrote before the upgrade: unscoped, read by any data set
+    await h.putFacts({ [legacyLeadKey(CALLER)]: { value: { touch }, ttlMs: DAY * 1000 } }, T0 - 60)
+    await h.send(noClicks({ call_id: 'CA-L', status: 'answered', at: T0 }))
+    assert.equal(h.journey('call:acme:CA-L')?.clickIds.attribution, 'phone')
+    // another business's form with this caller's phone says nothing about a call to acme
+    const other = '+13125550000'
+    await h.putFacts({ [leadKey('globex', other)]: { value: { touch }, ttlMs: DAY * 1000 } }, T0)
+    await h.send(noClicks({ call_id: 'CA-M', caller: other, status: 'answered', at: T0 + 10 }))
+    assert.equal(h.journey('call:acme:CA-M')?.clickIds.attribution, 'none')
+    await h.send(
+      noClicks(
+        { call_id: 'CA-M', caller: other, status: 'answered', at: T0 + 20 },
+        { data_set_id: 'globex' },
+      ),
+    )
+    assert.equal(h.journey('call:globex:CA-M')?.clickIds.gclid, 'FORM-G')
   })
 })
 
@@ -671,9 +787,9 @@ describe('journeys', () => {
     // a disposition posted against the leg's own id finds the journey through the leg alias
     await h.send(disposition('Sale', T0 + 500, 700, 'CA1-leg'))
     assert.equal(h.named('disposition:Sale')[0].attrs.call_id, 'CA1')
-    const j = h.journey('call:CA1')!
+    const j = h.journey('call:acme:CA1')!
     assert.deepEqual(Object.keys(j.legs).sort(), ['CA1', 'CA1-leg'])
-    assert.equal(h.journey('call:CA1-leg'), undefined)
+    assert.equal(h.journey('call:acme:CA1-leg'), undefined)
   })
 
   test('CRM outcome by call id, and one past the phone link window stands alone', async () => {

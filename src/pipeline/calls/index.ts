@@ -4,9 +4,11 @@
  * timer fires through `fireCallTimer`. Everything here is pure: the store runs `derive` / `fire` inside its
  * transaction with the journey and facts it loaded.
  *
- * Journeys: key `call:<root call id>`; a transfer leg (`parent_call_id`) joins its parent's journey; aliases
- * `call:<leg id>`, `phone:<identityKey(caller E.164)>` (the newest call from a caller holds it) and `order:<transaction id>`
- * let a CRM outcome arriving days later find the call.
+ * Journeys: key `call:<data set>:<root call id>`; a transfer leg (`parent_call_id`) joins its parent's journey;
+ * aliases `call:<data set>:<leg id>`, `phone:<data set>:<identityKey(caller E.164)>` (the newest call from a
+ * caller holds it) and `order:<data set>:<transaction id>` let a CRM outcome arriving days later find the call.
+ * Every name is scoped by data set (../names.ts): a call belongs to the data set of the input that started
+ * it, and an input of another data set never joins it.
  *
  * @example
  *   const { rules, errors } = compileCallRules({ campaigns: config.campaigns, dispositions: config.dispositions, calls: config.calls })
@@ -14,12 +16,12 @@
  *   await store.ingest({ raw, items }, Date.now())
  *   await store.fireTimers({ token, now, limit: 100, fire: (t, ctx) => fireCallTimer(t, ctx, rules, pipeline), journeyKey: timerJourneyKey })
  */
-import { identityKey } from '../../identity/hash.ts'
 import type { EcapiEvent } from '../../model/ecapi.ts'
 import type { DeriveContext, Derived, IngestItem, TimerJob } from '../../store/types.ts'
 import { joinClick, joinKeys } from '../attribution/index.ts'
 import { dedupKey } from '../dedup.ts'
 import type { PipelineConfig } from '../ecapi.ts'
+import { callName, legacyNames, orderName, phoneName } from '../names.ts'
 import { type CallRules, compileRules, matchCampaign, type RawCallRules } from './config.ts'
 import {
   applyCallEvent,
@@ -91,11 +93,14 @@ function factKeys(event: EcapiEvent, rules: CallRules): string[] {
 /** Aliases the journey should be findable by that were not written yet (marks them written). */
 function newAliases(j: CallJourney): string[] {
   const want: string[] = []
+  const ds = j.dataSetId
   if (j.key.startsWith('call:')) {
-    for (const leg of Object.keys(j.legs)) if (leg !== j.root) want.push(`call:${leg}`)
-    if (j.caller) want.push(`phone:${identityKey(j.caller)}`)
+    // a journey an earlier version keyed `call:<root>` is found by its scoped name from now on
+    if (j.key !== callName(ds, j.root)) want.push(callName(ds, j.root))
+    for (const leg of Object.keys(j.legs)) if (leg !== j.root) want.push(callName(ds, leg))
+    if (j.caller) want.push(phoneName(ds, j.caller))
   }
-  for (const o of j.orders) want.push(`order:${o}`)
+  for (const o of j.orders) want.push(orderName(ds, o))
   const fresh = want.filter((a) => !j.aliases.includes(a))
   j.aliases.push(...fresh)
   return fresh
@@ -144,6 +149,14 @@ function finish(
 }
 
 /**
+ * The journey if it belongs to `dataSetId`. Only a name of an earlier version (unscoped) can find another
+ * data set's journey; the input then starts its own.
+ */
+function ofDataSet(j: CallJourney | undefined, dataSetId: string): CallJourney | undefined {
+  return j?.dataSetId === dataSetId ? j : undefined
+}
+
+/**
  * An ingest item for an event carrying `ext.call` (status callbacks, dispositions, and CRM outcomes, which
  * it hands to `crmItem`).
  *
@@ -154,22 +167,26 @@ export function callItem(event: EcapiEvent, rules: CallRules, pipeline: Pipeline
   const call = event.ext?.call
   if (!call || isCrmOutcome(event, rules)) return crmItem(event, rules, pipeline)
   const root = call.parent_call_id || call.call_id
+  const ds = event.data_set_id
   const keys = factKeys(event, rules)
   const loaded = new Set(keys)
   const caller = normalizeCaller(call.caller, rules.defaultRegion)
   const tracking = normalizeCaller(call.tracking_number, rules.defaultRegion)
-  const joins = joinKeys(tracking, caller)
+  const joins = joinKeys(ds, tracking, caller)
+  const legs = [...new Set([root, call.call_id])]
   return {
     event,
     dedupKey: dedupKey(event),
     journey: {
-      key: `call:${root}`,
-      aliases: [...new Set([`call:${root}`, `call:${call.call_id}`])],
+      key: callName(ds, root),
+      aliases: legs.map((id) => callName(ds, id)),
+      legacy: { key: legacyNames.call(root), aliases: legs.map(legacyNames.call) },
     },
     ...(keys.length || joins.length ? { facts: [...keys, ...joins] } : {}),
     derive(ctx: DeriveContext): Derived {
-      const prev = readJourney(ctx.journey?.state)
-      const start = prev ?? newJourney(root, event.data_set_id, ctx.journey?.key)
+      const found = readJourney(ctx.journey?.state)
+      const prev = ofDataSet(found, ds)
+      const start = prev ?? newJourney(root, ds, found ? undefined : ctx.journey?.key)
       // the click behind the call: the platform's own click id, the DNI number's visitor, or a form's phone.
       // Joined once: the pool number may be held by another visitor by the time a later event of the call
       // arrives, and joining again merged that visitor's click ids into this call (a review reproduced it)
@@ -196,18 +213,29 @@ export function crmItem(event: EcapiEvent, rules: CallRules, pipeline: PipelineC
   const callId = event.ext?.call?.call_id
   const order = event.properties?.transaction_id
   const phone = normalizeCaller(event.ext?.call?.caller ?? firstPhone(event), rules.defaultRegion)
-  const aliases = [
-    callId && `call:${callId}`,
-    order && `order:${order}`,
-    phone && `phone:${identityKey(phone)}`,
-  ].filter((a): a is string => !!a)
+  const ds = event.data_set_id
+  const present = (names: Array<string | undefined>) => names.filter((a): a is string => !!a)
+  const aliases = present([
+    callId && callName(ds, callId),
+    order && orderName(ds, order),
+    phone && phoneName(ds, phone),
+  ])
+  const legacy = present([
+    callId && legacyNames.call(callId),
+    order && legacyNames.order(order),
+    phone && legacyNames.phone(phone),
+  ])
   const status: Outcome['status'] = rules.crm.reversalTypes.has(event.event_type) ? 'reversed' : 'closed'
   return {
     event,
     dedupKey: dedupKey(event),
-    journey: { ...(callId ? { key: `call:${callId}` } : {}), aliases },
+    journey: {
+      ...(callId ? { key: callName(ds, callId) } : {}),
+      aliases,
+      legacy: { ...(callId ? { key: legacyNames.call(callId) } : {}), aliases: legacy },
+    },
     derive(ctx: DeriveContext): Derived {
-      let j = readJourney(ctx.journey?.state)
+      let j = ofDataSet(readJourney(ctx.journey?.state), ds)
       let linkedBy: Outcome['linkedBy'] = 'none'
       if (j) {
         if (callId && (j.root === callId || j.legs[callId])) linkedBy = 'call_id'
@@ -223,11 +251,11 @@ export function crmItem(event: EcapiEvent, rules: CallRules, pipeline: PipelineC
       }
       if (!j) {
         if (callId) {
-          j = newJourney(callId, event.data_set_id)
+          j = newJourney(callId, ds)
           linkedBy = 'call_id'
         } else {
           const id = order ?? event.id ?? `${phone ?? 'anon'}@${event.timestamp}`
-          j = newJourney(id, event.data_set_id, `crm:${event.data_set_id}:${id}`)
+          j = newJourney(id, ds, `crm:${ds}:${id}`)
           linkedBy = 'none'
         }
       }
@@ -240,7 +268,7 @@ export function crmItem(event: EcapiEvent, rules: CallRules, pipeline: PipelineC
 /**
  * The journey a timer needs loaded: `qualify:*` timers carry their journey key in the payload.
  *
- * @example timerJourneyKey({ kind: 'call.qualify', payload: { journey: 'call:CA1' }, … }) // 'call:CA1'
+ * @example timerJourneyKey({ kind: 'call.qualify', payload: { journey: 'call:acme:CA1' }, … }) // 'call:acme:CA1'
  */
 export function timerJourneyKey(timer: TimerJob): string | undefined {
   if (timer.kind !== QUALIFY_TIMER_KIND) return undefined

@@ -19,6 +19,7 @@ import { toE164 } from '../../identity/phone.ts'
 import type { CallStatus } from '../../model/call.ts'
 import type { EcapiEvent, EventType, UserData } from '../../model/ecapi.ts'
 import type { ClickIdentity } from '../../model/identity.ts'
+import { callName } from '../names.ts'
 
 export const TERMINAL_STATUSES: ReadonlySet<CallStatus> = new Set([
   'completed',
@@ -97,7 +98,10 @@ export interface Emitted {
 
 export interface CallJourney {
   v: 1
-  /** Root call id: the journey key is `call:<root>` (or `crm:…` for an outcome that matched no call). */
+  /**
+   * Root call id: the journey key is `call:<data set>:<root>` (`call:<root>` if an earlier version started
+   * it; `crm:…` for an outcome that matched no call).
+   */
   root: string
   key: string
   dataSetId: string
@@ -133,7 +137,7 @@ export interface CallJourney {
   last?: { eventId: string; rawId: string }
 }
 
-export function newJourney(root: string, dataSetId: string, key = `call:${root}`): CallJourney {
+export function newJourney(root: string, dataSetId: string, key = callName(dataSetId, root)): CallJourney {
   return {
     v: 1,
     root,

@@ -22,6 +22,7 @@ import type { EcapiEvent, EventType } from '../../model/ecapi.ts'
 import type { Signal } from '../../model/signal.ts'
 import type { SignalDraft, TimerDraft } from '../../store/types.ts'
 import { type PipelineConfig, routeTo } from '../ecapi.ts'
+import { legacyNames } from '../names.ts'
 import { makeSignal } from '../signal.ts'
 import {
   type CallRules,
@@ -42,7 +43,12 @@ import {
 } from './journey.ts'
 
 export const QUALIFY_TIMER_KIND = 'call.qualify'
-export const qualifyTimerKey = (root: string) => `qualify:${root}`
+/**
+ * One qualify timer per journey, named after its key (scoped by data set); a journey an earlier version
+ * started keeps the timer name it armed then (`qualify:<root>`), so re-arming or cancelling still finds it.
+ */
+export const qualifyTimerKey = (j: Pick<CallJourney, 'key' | 'root'>) =>
+  j.key === legacyNames.call(j.root) ? `qualify:${j.root}` : `qualify:${j.key}`
 
 const DAY_MS = 86_400_000
 
@@ -609,7 +615,7 @@ export function reconcile(j: CallJourney, ev: Evaluation, ctx: ReconcileContext)
 
   // qualification timer: armed while a connected call is live and not yet qualified; cancelled at the end
   const v = ev.view
-  const timerKey = qualifyTimerKey(j.root)
+  const timerKey = qualifyTimerKey(j)
   const qualified = j.emitted.qualified_call && !j.emitted.qualified_call.retracted
   if (v.connected && !v.ended && !qualified && v.answeredAt !== undefined && !j.qualify.live) {
     const due = (v.answeredAt + ev.floorS) * 1000
