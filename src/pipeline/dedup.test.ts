@@ -20,6 +20,7 @@ describe('dedup keys', () => {
     // two businesses' platforms may number calls alike: one data set's callback is never the other's repeat
     assert.notEqual(dedupKey({ ...call(), data_set_id: 'other' }), dedupKey(call()))
     assert.notEqual(dedupKey({ ...call(), data_set_id: 'a:b' }), dedupKey({ ...call(), data_set_id: 'a' }))
+    assert.match(String(dedupKey({ ...call(), data_set_id: 'a\ud800' })), /^call:a%EF%BF%BD:CA1:/)
     assert.equal(dedupKey(call({ timestamp: T + 1 })), dedupKey(call()))
     assert.notEqual(dedupKey(call({ timestamp: T + 5 })), dedupKey(call()))
   })

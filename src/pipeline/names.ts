@@ -15,7 +15,9 @@
  */
 import { identityKey } from '../identity/hash.ts'
 
-export const scopeOf = (dataSetId: string) => encodeURIComponent(dataSetId)
+// well-formed first: encodeURIComponent throws on an unpaired surrogate (the HTTP edge already replaces
+// them, but a replayed or hand-written input need not have passed through it)
+export const scopeOf = (dataSetId: string) => encodeURIComponent(dataSetId.toWellFormed())
 
 /** A call journey's key (its root call id), and the alias of each of its legs. */
 export const callName = (dataSetId: string, callId: string) => `call:${scopeOf(dataSetId)}:${callId}`
