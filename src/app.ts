@@ -114,6 +114,7 @@ export async function createApp(opts: AppOptions) {
     routes: config.routes,
     activeDestinations: new Set(engineDestinations.map((d) => d.name)),
     consentDefault: config.consent.default,
+    writeLegacyNames: config.callRules.writeLegacyNames,
   }
 
   const leaseMs = config.delivery.lease_s * 1000

@@ -5,7 +5,7 @@
 import { signalConsent } from '../identity/consent.ts'
 import type { EcapiEvent } from '../model/ecapi.ts'
 import type { IngestItem } from '../store/types.ts'
-import { leadKey, leadPhone, type VisitorFacts, visitorKey } from './attribution/index.ts'
+import { leadKey, leadPhone, legacyLeadKey, type VisitorFacts, visitorKey } from './attribution/index.ts'
 import { dedupKey } from './dedup.ts'
 
 /** A form's phone stays linked to its visitor's click as long as a click counts (90 days). */
@@ -19,6 +19,8 @@ export interface PipelineConfig {
   /** Destinations that exist and are enabled; routes to others create nothing. */
   activeDestinations: ReadonlySet<string>
   consentDefault: 'granted' | 'denied'
+  /** `calls.write_legacy_names`: a form's phone is also written under the key an earlier build reads. */
+  writeLegacyNames?: boolean
 }
 
 export function routeTo(cfg: PipelineConfig, signal: Parameters<typeof destinationsFor>[1]): string[] {
@@ -38,9 +40,13 @@ export function ecapiItem(event: EcapiEvent, cfg: PipelineConfig): IngestItem {
     ...(visitor ? { facts: [visitor] } : {}),
     derive({ eventId, rawId, now, facts }) {
       const touch = visitor ? (facts[visitor] as VisitorFacts | undefined)?.first : undefined
+      const lead = { value: { touch }, ttlMs: LEAD_TTL_MS }
       const leadFacts =
         phone && touch
-          ? { [leadKey(event.data_set_id, phone)]: { value: { touch }, ttlMs: LEAD_TTL_MS } }
+          ? {
+              [leadKey(event.data_set_id, phone)]: lead,
+              ...(cfg.writeLegacyNames ? { [legacyLeadKey(phone)]: lead } : {}),
+            }
           : undefined
       const signal = makeSignal({
         basis: key ?? eventId,

@@ -14,8 +14,8 @@ import type { EcapiEvent } from '../../model/ecapi.ts'
 import type { Signal } from '../../model/signal.ts'
 import { openSqliteStore } from '../../store/sqlite/index.ts'
 import type { IngestItem, Store } from '../../store/types.ts'
-import { dniKey, leadKey, legacyLeadKey } from '../attribution/index.ts'
-import type { PipelineConfig } from '../ecapi.ts'
+import { dniKey, leadKey, legacyLeadKey, visitorKey } from '../attribution/index.ts'
+import { ecapiItem, type PipelineConfig } from '../ecapi.ts'
 import { legacyNames } from '../names.ts'
 import { compileRoutes } from '../route.ts'
 import { type CallRules, callItem, compileCallRules, fireCallTimer, timerJourneyKey } from './index.ts'
@@ -740,6 +740,58 @@ describe('data sets', () => {
       ['globex', 'acme'],
     )
     assert.equal(h.journey('call:acme:CA1')?.caller, '+13125550000')
+  })
+
+  test('calls.write_legacy_names: a node of an earlier build finds the calls this build starts', async () => {
+    const oldLookups = {
+      key: 'call:CA1',
+      aliases: ['call:CA1'],
+      phone: { aliases: [legacyNames.phone(CALLER)] },
+    }
+    for (const write of [false, true]) {
+      const h = await harness({ ...BASE_RULES, calls: { write_legacy_names: write } })
+      await h.send(call({ status: 'answered', at: T0 }))
+      const found: Array<string | undefined> = []
+      // what an earlier build's item asks the store for: unscoped names only
+      for (const journey of [{ key: oldLookups.key, aliases: oldLookups.aliases }, oldLookups.phone])
+        await h.store.ingest(
+          {
+            raw: { id: `raw_${++rawN}`, source: 'old', kind: 'call', receivedAt: 0, headers: {}, body: '' },
+            items: [
+              {
+                event: call({ status: 'completed', at: T0 + 60 }),
+                journey,
+                derive: (ctx) => {
+                  found.push(ctx.journey?.key)
+                  return { signals: [] }
+                },
+              },
+            ],
+          },
+          (T0 + 61) * 1000,
+        )
+      assert.deepEqual(found, write ? ['call:acme:CA1', 'call:acme:CA1'] : [undefined, undefined])
+    }
+    // a form's phone is written under both lead keys
+    const touch = { visitor_id: 'v1', clicked_at: T0 * 1000, click_ids: { gclid: 'FORM-G' } }
+    const form: EcapiEvent = {
+      data_set_id: 'acme',
+      timestamp: T0,
+      event_type: 'submit_application',
+      user_data: { phone_numbers: [CALLER] },
+      ext: { visitor_id: 'v1' } as EcapiEvent['ext'],
+    }
+    const facts = (writeLegacyNames: boolean) =>
+      Object.keys(
+        ecapiItem(form, { ...pipeline, writeLegacyNames }).derive({
+          eventId: 'evt_1',
+          rawId: 'raw_1',
+          now: T0 * 1000,
+          facts: { [visitorKey('acme', 'v1')]: { first: touch, last: touch } },
+        }).facts ?? {},
+      )
+    assert.deepEqual(facts(false), [leadKey('acme', CALLER)])
+    assert.deepEqual(facts(true), [leadKey('acme', CALLER), legacyLeadKey(CALLER)])
   })
 
   test("a form's phone joins calls to its own data set; an earlier version's lead is still read", async () => {

@@ -174,6 +174,11 @@ export const CallsConfig = T.Object(
     repeat_caller_days: T.Number({ minimum: 0, maximum: 3650, default: 30 }),
     /** A holdback that arrives after conversions were sent (spam found late, Existing Customer) retracts them. */
     retract_on_holdback: T.Boolean({ default: true }),
+    /**
+     * Also write the unscoped names of earlier builds (pipeline/names.ts), so nodes of an earlier build still
+     * find the calls this one starts: on while nodes are upgraded one at a time, off once all run this build.
+     */
+    write_legacy_names: T.Boolean({ default: false }),
     spam: T.Object(
       {
         /** STIR/SHAKEN results held back (Twilio StirVerstat values, or bare letters A/B/C). */
@@ -297,6 +302,8 @@ export interface CallRules {
   currency: string
   defaultRegion: string
   retractOnHoldback: boolean
+  /** `calls.write_legacy_names`: journeys also get the aliases an earlier build looks up. */
+  writeLegacyNames: boolean
   spam: {
     attestation: Set<string>
     holdAttestationC: boolean
@@ -435,6 +442,7 @@ export function compileRules(raw: RawCallRules): { rules: CallRules; errors: str
     currency: calls.currency.toUpperCase(),
     defaultRegion: calls.default_region.toUpperCase(),
     retractOnHoldback: calls.retract_on_holdback,
+    writeLegacyNames: calls.write_legacy_names,
     spam: {
       attestation,
       holdAttestationC: spamCfg.hold_attestation_c,

@@ -90,8 +90,11 @@ function factKeys(event: EcapiEvent, rules: CallRules): string[] {
   ]
 }
 
-/** Aliases the journey should be findable by that were not written yet (marks them written). */
-function newAliases(j: CallJourney): string[] {
+/**
+ * Aliases the journey should be findable by that were not written yet (marks them written). With
+ * `legacy`, also the unscoped names an earlier build looks a call up by (its key among them, as an alias).
+ */
+function newAliases(j: CallJourney, legacy: boolean): string[] {
   const want: string[] = []
   const ds = j.dataSetId
   if (j.key.startsWith('call:')) {
@@ -99,9 +102,15 @@ function newAliases(j: CallJourney): string[] {
     if (j.key !== callName(ds, j.root)) want.push(callName(ds, j.root))
     for (const leg of Object.keys(j.legs)) if (leg !== j.root) want.push(callName(ds, leg))
     if (j.caller) want.push(phoneName(ds, j.caller))
+    if (legacy) {
+      for (const leg of [j.root, ...Object.keys(j.legs)])
+        if (legacyNames.call(leg) !== j.key) want.push(legacyNames.call(leg))
+      if (j.caller) want.push(legacyNames.phone(j.caller))
+    }
   }
   for (const o of j.orders) want.push(orderName(ds, o))
-  const fresh = want.filter((a) => !j.aliases.includes(a))
+  if (legacy) for (const o of j.orders) want.push(legacyNames.order(o))
+  const fresh = [...new Set(want)].filter((a) => !j.aliases.includes(a))
   j.aliases.push(...fresh)
   return fresh
 }
@@ -133,7 +142,7 @@ function finish(
   if (reported && rules.dispositions.get(reported.trim().toLowerCase())?.classify === 'service')
     if (!r.signals.some((s) => s.signal.name !== 'correction' && s.signal.name !== 'follow_up'))
       holdbacks.add('service')
-  const aliases = newAliases(j)
+  const aliases = newAliases(j, rules.writeLegacyNames)
   return {
     journey: {
       key: j.key,
