@@ -88,6 +88,34 @@ describe('google ads payload', () => {
     )
   })
 
+  test('a click older than 90 days is not sent: the conversion goes by the caller or hashed PII, or not at all', () => {
+    const clickedDaysAgo = (days: number, ext: Record<string, unknown>, userData = {}) =>
+      signal({
+        event: {
+          user_data: userData,
+          ext: { ...ext, click_ids: { gclid: 'Cj0-old', clicked_at: (T0 - days * 86_400) * 1000 } },
+        },
+      })
+    const call = { call: { call_id: 'CA1', caller: '+12125550000', started_at: T0 - 30 } }
+    // within the window: a click conversion
+    assert.equal((row(clickedDaysAgo(89, call)).row as ClickConversion).gclid, 'Cj0-old')
+    // past it: a call conversion by the caller
+    const byCall = row(clickedDaysAgo(91, call))
+    assert.equal(byCall.endpoint, 'call')
+    assert.equal('gclid' in byCall.row, false)
+    // no caller: hashed PII alone (enhanced conversions for leads)
+    const byLead = row(clickedDaysAgo(120, {}, { email_address: 'lead@example.com' }))
+    assert.ok(byLead.endpoint === 'click' && byLead.lead)
+    assert.equal((byLead.row as ClickConversion).gclid, undefined)
+    // nothing else: refused before any request, saying why
+    assert.deepEqual(buildAdsRow(clickedDaysAgo(120, {}), settings), {
+      ok: false,
+      code: 'GOOGLE_ADS_CLICK_EXPIRED',
+      message:
+        'the click is 120 days older than the conversion; Google attributes clicks for at most 90 days',
+    })
+  })
+
   test('call conversion: plain E.164 caller id and call start', () => {
     const r = row(callOnly({ name: 'qualified_call', occurredAt: T0 + 120 }))
     assert.equal(r.endpoint, 'call')

@@ -32,6 +32,22 @@ import { unique } from '../values.ts'
 export const ADS_MAX_ROWS = 2000
 /** Google's cap on user identifiers per click conversion. */
 export const ADS_MAX_IDENTIFIERS = 5
+/** The longest click-through window a conversion action can have: an older click fails as EXPIRED_EVENT. */
+export const ADS_CLICK_WINDOW_S = 90 * 86_400
+
+/** Days from the signal's click to the conversion at `at`, when the click is older than Google's longest window. */
+function expiredClickDays(signal: Signal, at: number): number | undefined {
+  const clickedAt = signal.event.ext?.click_ids?.clicked_at
+  if (clickedAt === undefined || !googleClickId(signal)) return undefined
+  const age = at - clickedAt / 1000
+  return age > ADS_CLICK_WINDOW_S ? Math.floor(age / 86_400) : undefined
+}
+
+/** The signal without its Google click ids: what is left to attribute it by (the caller, hashed PII). */
+function withoutGoogleClick(signal: Signal): Signal {
+  const { gclid: _g, gbraid: _b, wbraid: _w, ...rest } = signal.event.ext?.click_ids ?? {}
+  return { ...signal, event: { ...signal.event, ext: { ...signal.event.ext, click_ids: rest } } }
+}
 
 export type AdsConsentStatus = 'GRANTED' | 'DENIED' | 'UNSPECIFIED'
 export interface AdsConsent {
@@ -141,10 +157,15 @@ export function adsUserIdentifiers(signal: Signal, defaultRegion: string): AdsUs
  *
  * @example buildAdsRow(callOnlySignal, settings) // { ok: true, endpoint: 'call', row: { callerId: '+12125550000', … } }
  */
-export function buildAdsRow(signal: Signal, settings: AdsSettings): AdsRow {
-  const subject = conversionSubject(signal)
+export function buildAdsRow(original: Signal, settings: AdsSettings): AdsRow {
+  const subject = conversionSubject(original)
   if (!subject.ok) return subject
   const { correction } = subject
+  // a click older than any conversion action's window can only be refused (EXPIRED_EVENT, permanent, and
+  // one of the day's upload operations spent): the conversion goes as if it had none, by the caller or
+  // hashed PII, which Google may still match to a later click. A correction is judged as its original was
+  const expiredDays = expiredClickDays(original, correction?.occurredAt ?? original.occurredAt)
+  const signal = expiredDays === undefined ? original : withoutGoogleClick(original)
   const found = conversionActionFor(settings, subject.lookupName)
   if (!found.ok) return found
   const conversionAction = conversionActionResource(settings.customerId, found.action)
@@ -208,6 +229,12 @@ export function buildAdsRow(signal: Signal, settings: AdsSettings): AdsRow {
   const click = googleClickId(signal)
   // A braid-only conversion cannot carry user identifiers (Google rejects the combination).
   const identifiers = click && !('gclid' in click) ? [] : adsUserIdentifiers(signal, settings.defaultRegion)
+  if (!click && identifiers.length === 0 && expiredDays !== undefined)
+    return {
+      ok: false,
+      code: 'GOOGLE_ADS_CLICK_EXPIRED',
+      message: `the click is ${expiredDays} days older than the conversion; Google attributes clicks for at most 90 days`,
+    }
   if (!click && identifiers.length === 0)
     return {
       ok: false,
