@@ -72,7 +72,8 @@ export function nextState(
   }
 }
 
-const clampRetryAfter = (ms: number, policy: RetryPolicy) =>
+/** A receiver's `Retry-After`, within [0, `max_retry_after_s`]: a year-long one must not stop a destination. */
+export const clampRetryAfter = (ms: number, policy: RetryPolicy) =>
   Math.min(Math.max(ms, 0), policy.maxRetryAfterS * 1000)
 
 function describe(o: Outcome): string {

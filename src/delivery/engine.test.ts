@@ -365,4 +365,28 @@ describe('delivery engine', () => {
     assert.ok(engine.available().has('full'), 'room again once the queue drains')
     await engine.stop()
   })
+
+  test("a receiver's Retry-After holds the destination no longer than max_retry_after_s", async () => {
+    const answers: Outcome[] = [
+      // a year, and an HTTP date in 2100: honoured up to the policy's 0.2 s
+      { kind: 'throttled', code: 'HTTP_429', retryAfterMs: 365 * 86_400_000 },
+      { kind: 'retry', code: 'HTTP_503', retryAfterMs: Date.parse('2100-01-01') - Date.now() },
+    ]
+    const { d, sent } = recorder('slow-down')
+    const send = d.destination.send
+    d.policy = { scheduleS: [0.05, 0.05], jitter: 0, maxRetryAfterS: 0.2 }
+    d.destination = {
+      send: (jobs, ctx) => {
+        const next = answers.shift()
+        return next ? Promise.resolve(jobs.map(() => next)) : send(jobs, ctx)
+      },
+    }
+    const engine = engineFor(d, 'node-a', { sweepIntervalMs: 50 })
+    engine.start()
+    const [job] = await leased('slow-down', 1, 'node-a', Date.now() + 30_000)
+    engine.enqueue([job])
+    await until(() => sent.length === 1, 3_000)
+    assert.equal(await statusOf(job.delivery.id), 'delivered')
+    await engine.stop()
+  })
 })

@@ -15,7 +15,7 @@ import type { ConsentAudience } from '../model/identity.ts'
 import type { Attempt, Outcome } from '../model/signal.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { AttemptRecord, LeasedJob, Store } from '../store/types.ts'
-import { nextState, type RetryPolicy } from './backoff.ts'
+import { clampRetryAfter, nextState, type RetryPolicy } from './backoff.ts'
 import {
   admits,
   type BreakerConfig,
@@ -444,7 +444,10 @@ export function createEngine(opts: EngineOptions) {
         opts.metrics.deliveries.inc({ destination: lane.d.name, status: next.status })
       health = onResult(health, breakerResult(o), t, opts.breaker)
       if (o.kind === 'paused') health = pause(health, o.message ?? o.code ?? 'paused', t)
-      if (o.kind === 'throttled' && o.retryAfterMs) health = { ...health, notBefore: t + o.retryAfterMs }
+      // a Retry-After holds the whole destination (its other jobs would be refused alike), as long as the
+      // policy allows: unclamped, a receiver answering `Retry-After: 31536000` stopped it for a year
+      if ((o.kind === 'throttled' || o.kind === 'retry') && o.retryAfterMs)
+        health = { ...health, notBefore: t + clampRetryAfter(o.retryAfterMs, lane.d.policy) }
     })
     await setHealth(lane, health)
     try {
