@@ -12,9 +12,9 @@ import { createEngine, type EngineDestination } from './delivery/engine.ts'
 import type { CommonDestinationConfig, DestinationContext } from './destinations/contract.ts'
 import { createHttpClient, type HttpClient } from './destinations/http.ts'
 import { DESTINATIONS } from './destinations/registry.ts'
+import { addressBudget } from './http/address-budget.ts'
 import { unauthenticatedBody } from './http/auth.ts'
 import type { HttpDeps } from './http/deps.ts'
-import { refusalBudget } from './http/refusals.ts'
 import { registerClickRoutes } from './http/routes/clicks.ts'
 import { registerEventRoutes } from './http/routes/events.ts'
 import { registerOperationRoutes } from './http/routes/operations.ts'
@@ -64,7 +64,7 @@ export async function createApp(opts: AppOptions) {
   }
   const metrics = createMetrics({ writes: () => store.writes() })
   // 60 stored refusals at once per sender address, then one a second: a sender fixing its credentials is seen
-  const refusals = refusalBudget({ burst: 60, perSecond: 1 })
+  const refusals = addressBudget({ burst: 60, perSecond: 1 })
   const token = `node_${randomBytes(8).toString('hex')}`
 
   const clients: HttpClient[] = []
@@ -194,7 +194,9 @@ export async function createApp(opts: AppOptions) {
     },
     // refused before anyone was authenticated: kept short (auth.ts) and within a budget per sender
     async recordRefusal(raw, from) {
-      if (!(raw.status === 401 || raw.status === 403 || raw.status === 404)) return store.recordRaw(raw)
+      // a flood past its rate limit (429) is budgeted as well: storing each refusal would be the flood's work
+      if (!(raw.status === 401 || raw.status === 403 || raw.status === 404 || raw.status === 429))
+        return store.recordRaw(raw)
       if (!refusals.take(from, raw.receivedAt)) {
         metrics.refusalsUnrecorded.inc()
         return

@@ -100,6 +100,11 @@ export const DniPool = T.Object(
     hold_minutes: T.Number({ minimum: 1, default: 30 }),
     /** Shown when every number is held (counted as exhausted); calls to it are not attributed by DNI. */
     default_number: T.Optional(T.String({ pattern: '^\\+[1-9][0-9]{6,14}$' })),
+    /**
+     * Numbers one sender address may hold at once; past it a new visitor from there gets the default
+     * number. Unset = no cap: homes, offices and mobile carriers put many people behind one address.
+     */
+    max_holds_per_address: T.Optional(T.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 )
@@ -110,6 +115,18 @@ export const AttributionConfig = T.Object(
     data_set_id: T.String({ minLength: 1, default: 'default' }),
     /** First touch wins for this long (Google's click window is 90 days). */
     click_ttl_days: T.Number({ minimum: 1, maximum: 540, default: 90 }),
+    /**
+     * Requests with a site key per sender address (IPv6: per /64): a burst, then `per_s`; past it 429. A site
+     * key is public, so this is what stops one sender from flooding clicks or cycling the number pools.
+     * `per_s: 0` = no limit. Server-to-server requests (API keys) are not limited.
+     */
+    browser_rate_limit: T.Object(
+      {
+        per_s: T.Number({ minimum: 0, default: 2 }),
+        burst: T.Integer({ minimum: 1, default: 120 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** Publishable keys for the browser tag (`/t.js`, `/v1/clicks`, `/v1/dni`), each bound to page origins. */
     site_keys: T.Array(
       T.Object(

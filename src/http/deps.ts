@@ -21,7 +21,7 @@ export interface HttpDeps {
   ingest(raw: RawInput, items: IngestItem[], result?: IngestRequest['result']): Promise<IngestResult>
   /**
    * Store a raw input that was refused before any event was read (auth, parse, limits). `from` is the sender's
-   * address: refusals before authentication are stored within a budget per address (refusals.ts).
+   * address: refusals before authentication are stored within a budget per address (address-budget.ts).
    */
   recordRefusal(raw: RawInput, from: string): Promise<void>
   /** The match rate at `now`, its settled hours kept between calls (observe/tally-cache.ts). */

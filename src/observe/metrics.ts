@@ -60,6 +60,11 @@ export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
     help: 'Requests refused before authentication whose raw input was not stored: the sender was past its budget',
     registers: [registry],
   })
+  const browserRateLimited = new Counter({
+    name: 'closeloop_browser_rate_limited_total',
+    help: 'Site-key requests (clicks, numbers) refused 429: their sender address was past attribution.browser_rate_limit',
+    registers: [registry],
+  })
   const signals = new Counter({
     name: 'closeloop_signals_total',
     help: 'Signals derived, by name',
@@ -134,7 +139,7 @@ export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
   })
   const dni = new Counter({
     name: 'closeloop_dni_assignments_total',
-    help: 'Tracking numbers handed out, by campaign and result (pooled, exhausted: the default number)',
+    help: 'Tracking numbers handed out, by campaign and result (pooled; exhausted, limited, bot: the default number)',
     labelNames: ['campaign', 'result'],
     registers: [registry],
   })
@@ -162,6 +167,7 @@ export function createMetrics(opts: { writes?: () => StoreWrites } = {}) {
     matchRateAlert,
     ingested,
     refusalsUnrecorded,
+    browserRateLimited,
     signals,
     attempts,
     deliveries,

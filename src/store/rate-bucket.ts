@@ -1,6 +1,6 @@
 /**
  * Token buckets kept in memory: `rate_per_s` for a store that only one process uses (SQLite), as the
- * PostgreSQL store keeps it in a row, and the HTTP layer's budget for refused requests (http/refusals.ts).
+ * PostgreSQL store keeps it in a row, and the HTTP layer's budgets per sender address (http/address-budget.ts).
  *
  * @example
  *   const take = memoryRateBuckets(Date.now); await take('meta', 10, 2) // → 2, then fewer as it drains

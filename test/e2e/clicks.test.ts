@@ -206,3 +206,68 @@ routes: [ { signals: [call_connected, "disposition:*"], to: [pb] } ]
     assert.equal(await callGclid('CAorder1', number, '+13125550113'), 'FIRST_click_gclid_0001')
   })
 })
+
+describe('browser traffic: a public site key within limits', () => {
+  let app: TestApp
+  before(async () => {
+    app = await startApp(`
+server: { trust_proxy: 1 }
+attribution:
+  data_set_id: acme
+  browser_rate_limit: { per_s: 0.01, burst: 3 }
+  site_keys: [{ name: lp, key: ${SITE}, origins: ["${ORIGIN}"] }]
+  dni:
+    pools:
+      p:
+        numbers: ["+18005550401", "+18005550402", "+18005550403"]
+        hold_minutes: 30
+        default_number: "+18005550400"
+        max_holds_per_address: 2
+`)
+  })
+  after(() => app.close())
+
+  /** `GET /v1/dni` as a browser at `address` (behind the one trusted proxy) would send it. */
+  const number = (visitor: string, address: string, ua = UA) =>
+    app.request('GET', `/v1/dni?campaign=p&visitor=${visitor}&key=${SITE}`, undefined, {
+      authorization: '',
+      origin: ORIGIN,
+      'user-agent': ua,
+      'x-forwarded-for': address,
+    })
+  const got = async (visitor: string, address: string, ua?: string) => {
+    const r = await number(visitor, address, ua)
+    assert.equal(r.status, 200, r.text)
+    return r.body as { number: string; pooled: boolean }
+  }
+
+  test('a crawler gets the default number; one address holds at most its cap; a flood is refused 429', async () => {
+    // search engines run the tag: a crawler must not hold a number no person will call
+    const bot = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)'
+    assert.deepEqual(await got('v_crawler0001', '192.0.2.50', bot), { number: '+18005550400', pooled: false })
+    // one sender cycling visitor ids: two numbers, then the default; a visitor it holds for keeps its own
+    const a = '203.0.113.7'
+    const first = await got('v_cycle00001', a)
+    assert.equal((await got('v_cycle00002', a)).pooled, true)
+    assert.deepEqual(await got('v_cycle00003', a), { number: '+18005550400', pooled: false })
+    // another address still finds the third number free
+    assert.equal((await got('v_other00001', '198.51.100.2')).pooled, true)
+    // past its burst of 3 requests, the first address is refused, told when to come back
+    const flood = await number('v_cycle00001', a)
+    assert.equal(flood.status, 429)
+    assert.equal((flood.body as { error: { code: string } }).error.code, 'E_RATE_LIMITED')
+    assert.ok(Number(flood.headers.get('retry-after')) >= 1)
+    assert.equal(first.pooled, true)
+    // a server with the API key is not a browser: no budget
+    for (let i = 0; i < 5; i++) {
+      const r = await app.request('GET', '/v1/dni?campaign=p&visitor=v_server0001', undefined, {
+        'x-forwarded-for': a,
+      })
+      assert.equal(r.status, 200, r.text)
+    }
+    const metrics = (await app.get('/metrics')).text
+    assert.match(metrics, /closeloop_dni_assignments_total\{campaign="p",result="bot"\} 1\n/)
+    assert.match(metrics, /closeloop_dni_assignments_total\{campaign="p",result="limited"\} 1\n/)
+    assert.match(metrics, /closeloop_browser_rate_limited_total 1\n/)
+  })
+})

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { openSqliteStore } from '../../store/sqlite/index.ts'
-import { assignNumber, dniKey, dniUpdate, nextVisitorFacts, type Touch } from './index.ts'
+import { assignNumber, dniKey, dniUpdate, nextVisitorFacts, requesterKey, type Touch } from './index.ts'
 
 const MIN = 60_000
 const DAY = 86_400_000
@@ -81,6 +81,21 @@ describe('number pool', () => {
     assert.equal(r.assignment.number, '+18005550101', 'the number used longest ago')
     const r2 = assignNumber(r.state, pool, 'v5', later)
     assert.equal(r2.assignment.number, '+18005550102')
+  })
+  test('max_holds_per_address: one sender holds at most its cap; its address is forgotten when the hold ends', () => {
+    const capped = { ...pool, max_holds_per_address: 2 }
+    const a = requesterKey('203.0.113.7')
+    let s = assignNumber(undefined, capped, 'v1', t0, a).state
+    s = assignNumber(s, capped, 'v2', t0, a).state
+    const third = assignNumber(s, capped, 'v3', t0, a)
+    assert.deepEqual(third.assignment, { number: '+18005550100', pooled: false, limited: true })
+    assert.equal(assignNumber(s, capped, 'v1', t0 + MIN, a).assignment.pooled, true, 'a holder keeps its own')
+    assert.equal(assignNumber(s, capped, 'v4', t0, requesterKey('198.51.100.2')).assignment.pooled, true)
+    assert.equal(assignNumber(s, capped, 'v5', t0).assignment.pooled, true, 'no address: not counted')
+    // once the holds end, the sender may hold again, and the pool no longer names its address
+    const later = assignNumber(s, capped, 'v6', t0 + 40 * MIN, requesterKey('192.0.2.1'))
+    assert.equal(later.assignment.pooled, true)
+    assert.ok(Object.values(later.state.holds).every((h) => h.from !== a))
   })
   test('under contention on the real store: many visitors, a small pool, no number held twice', async () => {
     const store = openSqliteStore(':memory:')

@@ -10,6 +10,7 @@
  *  - `dni:<tracking number>` → the holding visitor's first touch, TTL = the hold (calls inside it are attributed)
  *  - `lead:<data set>:<identityKey(phone)>` → the first touch of the visitor who submitted that phone number
  */
+import { hash } from 'node:crypto'
 import { identityKey } from '../../identity/hash.ts'
 import { toE164 } from '../../identity/phone.ts'
 import type { EcapiEvent } from '../../model/ecapi.ts'
@@ -109,18 +110,28 @@ export interface PoolConfig {
   numbers: string[]
   hold_minutes: number
   default_number?: string
+  max_holds_per_address?: number
 }
 
 interface PoolState {
-  holds: Record<string, { visitor: string; until: number; lastUsed: number }>
+  /** `from`: a digest of the holder's address (`requesterKey`), for `max_holds_per_address`. */
+  holds: Record<string, { visitor: string; until: number; lastUsed: number; from?: string }>
 }
 
 export interface Assignment {
   number: string | undefined
-  /** False when the pool was exhausted and the default number was given. */
+  /** False when the default number was given: the pool was exhausted, or the sender holds its cap (`limited`). */
   pooled: boolean
+  limited?: boolean
   heldUntil?: number
 }
+
+/**
+ * What a pool remembers of a holder's address while the hold lasts: a digest, enough to count its holds
+ * (`assignNumber` drops it once the hold ends, though the pool's state is kept for a week).
+ */
+export const requesterKey = (addressKey: string) =>
+  hash('sha256', `dni-holder:${addressKey}`, 'hex').slice(0, 16)
 
 /**
  * Picks a number for a visitor: the one they already hold (the hold is extended), else the free number used
@@ -134,18 +145,33 @@ export function assignNumber(
   pool: PoolConfig,
   visitor: string,
   now: number,
+  from?: string,
 ): { state: PoolState; assignment: Assignment } {
   const holds = { ...(state?.holds ?? {}) }
-  // numbers removed from the config are forgotten
-  for (const n of Object.keys(holds)) if (!pool.numbers.includes(n)) delete holds[n]
+  // numbers removed from the config are forgotten; an ended hold forgets its holder's address
+  for (const [n, h] of Object.entries(holds)) {
+    if (!pool.numbers.includes(n)) delete holds[n]
+    else if (h.from !== undefined && h.until <= now) {
+      const { from: _from, ...rest } = h
+      holds[n] = rest
+    }
+  }
   const until = now + pool.hold_minutes * MINUTE_MS
   const mine = pool.numbers.find((n) => holds[n]?.visitor === visitor && holds[n].until > now)
+  // a sender cycling visitor ids would take every number (bots did, to exhaust pools): past its cap, a new
+  // visitor from its address gets the default number; one already holding keeps its own
+  const cap = pool.max_holds_per_address
+  if (!mine && cap !== undefined && from !== undefined) {
+    const held = Object.values(holds).filter((h) => h.from === from && h.until > now).length
+    if (held >= cap)
+      return { state: { holds }, assignment: { number: pool.default_number, pooled: false, limited: true } }
+  }
   const free = pool.numbers
     .filter((n) => !holds[n] || holds[n].until <= now)
     .sort((a, b) => (holds[a]?.lastUsed ?? 0) - (holds[b]?.lastUsed ?? 0))
   const pick = mine ?? free[0]
   if (!pick) return { state: { holds }, assignment: { number: pool.default_number, pooled: false } }
-  holds[pick] = { visitor, until, lastUsed: now }
+  holds[pick] = { visitor, until, lastUsed: now, ...(from !== undefined ? { from } : {}) }
   return { state: { holds }, assignment: { number: pick, pooled: true, heldUntil: until } }
 }
 
@@ -156,13 +182,14 @@ export function dniUpdate(
   dataSetId: string,
   visitor: string,
   now: number,
+  from?: string,
 ) {
   const pk = poolKey(campaign)
   const vk = visitorKey(dataSetId, visitor)
   return {
     keys: [pk, vk],
     update(facts: Record<string, unknown>) {
-      const { state, assignment } = assignNumber(facts[pk] as PoolState | undefined, pool, visitor, now)
+      const { state, assignment } = assignNumber(facts[pk] as PoolState | undefined, pool, visitor, now, from)
       const writes: Record<string, { value: unknown; ttlMs: number }> = {
         // the pool state outlives any hold; a week without requests forgets recency, which is harmless
         [pk]: { value: state, ttlMs: 7 * DAY_MS },

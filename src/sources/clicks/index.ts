@@ -61,6 +61,9 @@ const UTM_KEYS = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_c
 const BOT_UA =
   /bot|crawl|spider|slurp|facebookexternalhit|embedly|preview|headlesschrome|phantomjs|lighthouse|python-requests|curl\/|wget|go-http-client|java\/|okhttp|axios\//i
 
+/** Whether a user agent is a crawler, preview or automation (or missing): not a person who could call. */
+export const isBot = (userAgent: string | undefined) => !userAgent || BOT_UA.test(userAgent)
+
 export interface ClickContext {
   /** Address the request came from (the browser's, for the tag). */
   ip: string
