@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { storableForm, storableHeaders, UNAUTHENTICATED_BODY_CHARS, unauthenticatedBody } from './auth.ts'
+import {
+  storableForm,
+  storableHeaders,
+  storableJson,
+  UNAUTHENTICATED_BODY_CHARS,
+  unauthenticatedBody,
+} from './auth.ts'
 
 describe('what a raw input keeps of a request', () => {
   test('headers: API keys, source tokens, signatures and cookies are redacted; the rest stays', () => {
@@ -39,6 +45,15 @@ describe('what a raw input keeps of a request', () => {
     assert.equal(storableForm('call_id=CA1&Token=cc-secret'), 'call_id=CA1&Token=[redacted]')
     assert.equal(storableForm('token=cc-secret'), 'token=[redacted]')
     assert.equal(storableForm('call_id=CA1&page_token=x&mytoken=y'), 'call_id=CA1&page_token=x&mytoken=y')
+  })
+
+  test('a token member of a JSON body is redacted, escapes and spacing included; look-alikes stay', () => {
+    assert.equal(
+      storableJson('{"token":"pb-SECRET-1","call_id":"CA1"}'),
+      '{"token":"[redacted]","call_id":"CA1"}',
+    )
+    assert.equal(storableJson('{ "token" :  "a\\"b\\\\", "x": 1 }'), '{ "token" :  "[redacted]", "x": 1 }')
+    assert.equal(storableJson('{"page_token":"x","tokens":"y"}'), '{"page_token":"x","tokens":"y"}')
   })
 
   test('an unauthenticated body is kept to its first 4 KiB, with its size and hash', () => {

@@ -69,6 +69,19 @@ export function storableForm(text: string): string {
   return text.replace(TOKEN_PARAM, '$1$2[redacted]')
 }
 
+// a source token given as a `token` member of a JSON body (a source reads it there too: common.ts
+// presentedToken), with the body's own spacing and escapes
+const TOKEN_MEMBER = /("token"\s*:\s*)"(?:[^"\\]|\\.)*"/g
+
+/**
+ * A JSON body as stored: every `"token"` member's value redacted, the rest as received.
+ *
+ * @example storableJson('{"token":"s3cret","call_id":"CA1"}') // '{"token":"[redacted]","call_id":"CA1"}'
+ */
+export function storableJson(text: string): string {
+  return text.replace(TOKEN_MEMBER, '$1"[redacted]"')
+}
+
 /** What is kept of a refused request's body before it was authenticated: enough to see what it was. */
 export const UNAUTHENTICATED_BODY_CHARS = 4096
 

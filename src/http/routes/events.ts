@@ -9,7 +9,7 @@ import { ecapiItem } from '../../pipeline/ecapi.ts'
 import { readEcapiBody } from '../../sources/ecapi/index.ts'
 import { newId } from '../../store/ids.ts'
 import type { ItemOutcome, RawInput } from '../../store/types.ts'
-import { requireApiKey, storableForm, storableHeaders } from '../auth.ts'
+import { requireApiKey, storableForm, storableHeaders, storableJson } from '../auth.ts'
 import type { HttpDeps } from '../deps.ts'
 import { errorBody } from '../errors.ts'
 
@@ -23,12 +23,12 @@ type EventReport =
     }
   | { index: number; status: 'rejected'; error: { code: 'E_EVENT_INVALID'; details: ErrorDetail[] } }
 
-/** The body as stored: a GET's request URL; a token given as a query or form parameter redacted. */
+/** The body as stored: a GET's request URL; a token given as a query or form parameter, or in JSON, redacted. */
 function storableBody(req: FastifyRequest): string {
   if (req.rawBody === undefined) return req.method === 'GET' ? storableForm(req.url) : ''
   return String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded')
     ? storableForm(req.rawBody)
-    : req.rawBody
+    : storableJson(req.rawBody)
 }
 
 export function rawFrom(req: FastifyRequest, source: string, kind: string): RawInput {
