@@ -742,6 +742,25 @@ describe('data sets', () => {
     assert.equal(h.journey('call:acme:CA1')?.caller, '+13125550000')
   })
 
+  test('CRM outcomes with no order, id or phone: two sales stay two, the same one sent again is one', async () => {
+    const h = await harness()
+    const sale = (email: string, value: number): EcapiEvent => ({
+      data_set_id: 'acme',
+      timestamp: T0,
+      event_type: 'purchase',
+      source: 'phone_call',
+      value,
+      currency_code: 'USD',
+      user_data: { email_address: email },
+    })
+    await h.send([sale('a@example.com', 900), sale('b@example.com', 1800)])
+    await h.send(sale('a@example.com', 900))
+    assert.deepEqual(
+      h.named('closed_outcome').map((s) => s.value),
+      [900, 1800],
+    )
+  })
+
   test('calls.write_legacy_names: a node of an earlier build finds the calls this build starts', async () => {
     const oldLookups = {
       key: 'call:CA1',

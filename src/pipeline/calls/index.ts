@@ -16,6 +16,7 @@
  *   await store.ingest({ raw, items }, Date.now())
  *   await store.fireTimers({ token, now, limit: 100, fire: (t, ctx) => fireCallTimer(t, ctx, rules, pipeline), journeyKey: timerJourneyKey })
  */
+import { hash } from 'node:crypto'
 import type { EcapiEvent } from '../../model/ecapi.ts'
 import type { DeriveContext, Derived, IngestItem, TimerJob } from '../../store/types.ts'
 import { joinClick, joinKeys } from '../attribution/index.ts'
@@ -161,6 +162,9 @@ function finish(
  * The journey if it belongs to `dataSetId`. Only a name of an earlier version (unscoped) can find another
  * data set's journey; the input then starts its own.
  */
+/** A short digest of an input's content: what tells two anonymous CRM outcomes apart. */
+const digestOf = (event: EcapiEvent) => hash('sha256', JSON.stringify(event), 'hex').slice(0, 16)
+
 function ofDataSet(j: CallJourney | undefined, dataSetId: string): CallJourney | undefined {
   return j?.dataSetId === dataSetId ? j : undefined
 }
@@ -263,7 +267,9 @@ export function crmItem(event: EcapiEvent, rules: CallRules, pipeline: PipelineC
           j = newJourney(callId, ds)
           linkedBy = 'call_id'
         } else {
-          const id = order ?? event.id ?? `${phone ?? 'anon'}@${event.timestamp}`
+          // with neither order nor id, the event itself names the outcome: the same outcome sent again joins
+          // its journey, while two sales at one time (a CRM's midnight export) stay two (they were one)
+          const id = order ?? event.id ?? `${phone ?? 'anon'}@${event.timestamp}#${digestOf(event)}`
           j = newJourney(id, ds, `crm:${ds}:${id}`)
           linkedBy = 'none'
         }
