@@ -100,12 +100,22 @@ export function openApiDocument() {
         },
       },
       '/v1/sources/{source}/twilio': {
+        get: {
+          summary:
+            'Twilio voice status callback with StatusCallbackMethod=GET (X-Twilio-Signature over the URL)',
+          responses: { '200': json({}), ...errors(400, 401, 404) },
+        },
         post: {
           summary: 'Twilio voice status callback (X-Twilio-Signature)',
           responses: { '200': json({}), ...errors(400, 401, 404) },
         },
       },
       '/v1/sources/{source}/webhook': {
+        get: {
+          summary:
+            'Call platform pixel or webhook with its values in the query, mapped by preset or field map',
+          responses: { '200': json({}), ...errors(400, 401, 404) },
+        },
         post: {
           summary: 'Call platform webhook mapped by preset or field map',
           responses: { '200': json({}), ...errors(400, 401, 404) },

@@ -55,6 +55,12 @@ describe('source helpers', () => {
     assert.equal(parseMoney('USD 12'), 12)
     assert.equal(parseMoney('-3.5'), -3.5)
     assert.equal(parseMoney('1.2.3'), undefined)
+    // a comma only between thousands: a decimal comma is unreadable, never a hundred times the amount
+    assert.equal(parseMoney('12,345,678.9'), 12345678.9)
+    assert.equal(parseMoney('12,50'), undefined)
+    assert.equal(parseMoney('€ 99,90'), undefined)
+    assert.equal(parseMoney('1.234,56'), undefined)
+    assert.equal(parseMoney('1,2345'), undefined)
     assert.equal(parseMoney(Number.NaN), undefined)
     assert.equal(parseSeconds('2:15'), 135)
     assert.equal(parseSeconds('01:02:15'), 3735)

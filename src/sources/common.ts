@@ -219,15 +219,18 @@ export function parseEpochSeconds(v: unknown): number | undefined {
 }
 
 /**
- * A money amount: `12.5`, `"12.50"`, `"$1,234.00"`, `"USD 12"`; `undefined` when unreadable.
+ * A money amount: `12.5`, `"12.50"`, `"$1,234.00"`, `"USD 12"`; `undefined` when unreadable. A comma is
+ * read only as a thousands separator between groups of three digits: `"12,50"` (a decimal comma) and
+ * `"1.234,56"` are unreadable, not 1250 and 1.23456 (stripping every comma once sent a €12.50 sale as 1250).
  * @example parseMoney('$1,234.50') // 1234.5
  */
 export function parseMoney(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) && Math.abs(v) <= MAX_MONEY ? v : undefined
   const text = scalarText(v)
   if (text === undefined || text.length > 64) return undefined
-  const cleaned = text.replace(/^[A-Za-z]{3}\s*|\s*[A-Za-z]{3}$/g, '').replace(/[$€£,\s]/g, '')
-  if (!/^-?\d+(\.\d+)?$/.test(cleaned)) return undefined
+  const bare = text.replace(/^[A-Za-z]{3}\s*|\s*[A-Za-z]{3}$/g, '').replace(/[$€£\s]/g, '')
+  if (!/^-?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?$/.test(bare)) return undefined
+  const cleaned = bare.replaceAll(',', '')
   const n = Number(cleaned)
   return Number.isFinite(n) && Math.abs(n) <= MAX_MONEY ? n : undefined
 }

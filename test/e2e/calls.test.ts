@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { after, before, describe, test } from 'node:test'
 import twilio from 'twilio'
+import type { EcapiEvent } from '../../src/model/ecapi.ts'
 import { eventually, startApp, type TestApp } from '../helpers/app.ts'
 import { startReceiver } from '../helpers/receiver.ts'
 
@@ -233,6 +234,64 @@ describe('a phone call through the whole pipeline', () => {
     }
   })
 
+  test('every source route takes GET and a POST with its values in the URL; currency and end time hold', async () => {
+    const trace = async (res: { body: unknown }) => {
+      const id = (res.body as { results: Array<{ event_id: string }> }).results[0].event_id
+      return ((await app.get(`/v1/events/${id}`)).body as { event: { event: EcapiEvent } }).event.event
+    }
+    // Twilio with StatusCallbackMethod=GET signs the URL with its query and no body parameters
+    const tw = callId('get')
+    const query = new URLSearchParams({
+      CallSid: tw,
+      CallStatus: 'in-progress',
+      From: '+12125550177',
+      To: '+18005550100',
+      Direction: 'inbound',
+      Timestamp: rfc2822(Date.now()),
+    }).toString()
+    const path = `/v1/sources/tw/twilio?${query}`
+    const signature = twilio.getExpectedTwilioSignature(TOKEN, `${app.url}${path}`, {})
+    const twGet = await app.request('GET', path, undefined, {
+      'x-twilio-signature': signature,
+      authorization: '',
+    })
+    assert.equal(twGet.status, 200, twGet.text)
+    // a Retreaver pixel as a GET, and an Invoca webhook POSTed with an empty form body and its values in the URL
+    const rv = callId('rv')
+    const rvGet = await app.request(
+      'GET',
+      `/v1/sources/retreaver/webhook?event=answered&call_uuid=${rv}&caller_number=%2B13125550111`,
+      undefined,
+      { authorization: '' },
+    )
+    assert.equal(rvGet.status, 200, rvGet.text)
+    const iv = callId('iv')
+    const ivPost = await app.request(
+      'POST',
+      `/v1/sources/invoca/webhook?transaction_id=${iv}&calling_phone_number=6025550147&start_time_utc=1746550800&duration=241&connect_duration=226&signal_name=Sale&sale_amount=1280.00&sale_currency=EUR`,
+      '',
+      { 'content-type': 'application/x-www-form-urlencoded', authorization: '' },
+    )
+    assert.equal(ivPost.status, 200, ivPost.text)
+    // Invoca's sale currency is the call's, not USD
+    assert.equal((await trace(ivPost)).currency_code, 'EUR')
+    await eventually(() => names(receiver, tw).includes('call_connected'))
+    await eventually(() => names(receiver, rv).includes('call_connected'))
+    // a CallRail post-call is stamped with the end of the call (start + duration), not its late arrival
+    const sample = JSON.parse(
+      readFileSync(join('src/sources/webhook/presets', 'callrail.sample.json'), 'utf8'),
+    ) as Record<string, unknown>
+    const cr = await app.request(
+      'POST',
+      '/v1/sources/callrail/webhook?event=post_call',
+      { ...sample, resource_id: callId('cr') },
+      { authorization: '' },
+    )
+    assert.equal(cr.status, 200, cr.text)
+    const ended = Date.parse(String(sample.start_time)) / 1000 + Number(sample.duration)
+    assert.equal((await trace(cr)).timestamp, ended)
+  })
+
   test('bad input on every source: a precise 4xx with a stable code, and the raw input stored', async () => {
     const call = callId('bad')
     const cases: Array<[string, () => Promise<{ status: number; body: unknown }>, number, string]> = [
@@ -331,6 +390,14 @@ describe('a phone call through the whole pipeline', () => {
       { 'x-closeloop-token': 'ringba-secret-123', authorization: '' },
     )
     assert.equal(hook.status, 200, hook.text)
+    // a token may come in a JSON body too
+    const json = await app.request(
+      'POST',
+      '/v1/sources/cc/postback',
+      { token: PB_TOKEN, call_id: call, disposition: 'Sale', value: 10 },
+      { authorization: '' },
+    )
+    assert.equal(json.status, 200, json.text)
     const big = JSON.stringify({ call, pad: 'x'.repeat(500_000) })
     const refused = await app.request('POST', '/v1/sources/ringba/webhook', big, {
       'content-type': 'application/json',
@@ -344,7 +411,7 @@ describe('a phone call through the whole pipeline', () => {
       .prepare("SELECT status, headers, body FROM raw_inputs WHERE body LIKE '%' || ? || '%'")
       .all(call) as Array<{ status: number | null; headers: string; body: string }>
     db.close()
-    assert.equal(rows.length, 3, JSON.stringify(rows.map((r) => r.status)))
+    assert.equal(rows.length, 4, JSON.stringify(rows.map((r) => r.status)))
     for (const r of rows) {
       for (const secret of [PB_TOKEN, 'ringba-secret-123', 'wrong-token'])
         assert.ok(

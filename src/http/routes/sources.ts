@@ -91,8 +91,9 @@ export function registerSourceRoutes(app: FastifyInstance, deps: HttpDeps) {
       for (const o of res.outcomes) deps.metrics.ingested.inc({ source: name, result: o.status })
       return report(res.outcomes)
     }
+    // every route takes GET too: Twilio with `StatusCallbackMethod=GET`, Retreaver and Invoca pixels, postbacks
     app.post(`/v1/sources/:source/${route}`, handler)
-    if (route === 'postback') app.get(`/v1/sources/:source/${route}`, handler)
+    app.get(`/v1/sources/:source/${route}`, handler)
   }
 }
 

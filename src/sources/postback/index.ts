@@ -130,6 +130,15 @@ function text(r: Reader, field: string, max = MAX_TEXT): string | undefined {
   return s
 }
 
+/**
+ * A phone number as a postback may carry it: a SIP URI's user part (`sip:+12125550000@carrier;user=phone`),
+ * else the text; over 64 characters or unreadable, none (a 400 here lost the sale it came with).
+ */
+function phoneOf(raw: string | undefined, region: string): string | undefined {
+  const user = raw?.replace(/^sips?:/i, '').split(/[@;]/)[0]
+  return user && user.length <= 64 ? toE164(user, region) : undefined
+}
+
 function parsed<V>(
   r: Reader,
   field: string,
@@ -207,8 +216,7 @@ export function mapPostback(
   )
   const eventId = text(r, 'event_id')
   // an unreadable caller number is not worth losing a sale over: the call id is the join key
-  const callerRaw = text(r, 'caller', 64)
-  const caller = callerRaw ? toE164(callerRaw, region) : undefined
+  const caller = phoneOf(text(r, 'caller', MAX_TEXT), region)
 
   const call: CallExtension = { call_id, platform: 'postback' }
   if (disposition) call.disposition = disposition
@@ -217,8 +225,7 @@ export function mapPostback(
   if (predicted !== undefined) call.predicted_value = predicted
   if (caller) call.caller = caller
   // the number the caller dialled: a DNI pool number joins the call to the visitor it was shown to
-  const trackingRaw = text(r, 'tracking_number', 64)
-  const tracking = trackingRaw ? toE164(trackingRaw, region) : undefined
+  const tracking = phoneOf(text(r, 'tracking_number', MAX_TEXT), region)
   if (tracking) call.tracking_number = tracking
   if (duration !== undefined) call.duration_s = duration
   const campaign = text(r, 'campaign') ?? config.campaign

@@ -224,6 +224,13 @@ describe('postback source: bad input', () => {
   test('an unreadable caller is dropped, not fatal', () => {
     const [ev] = read(get({ token: TOKEN, call_id: 'CA1', disposition: 'Sale', caller: 'not a phone' }))
     assert.equal(ev.ext?.call?.caller, undefined)
+    // a SIP URI is read by its user part; anything over 64 characters is dropped, never a 400 for the sale
+    const sip = 'sip:+12125550000@trunk.carrier.example;user=phone;transport=udp;x-long-parameter=aaaaaaaa'
+    const [bySip] = read(get({ token: TOKEN, call_id: 'CA1', disposition: 'Sale', caller: sip }))
+    assert.equal(bySip.ext?.call?.caller, '+12125550000')
+    const [long] = read(get({ token: TOKEN, call_id: 'CA1', disposition: 'Sale', caller: '1'.repeat(80) }))
+    assert.equal(long.ext?.call?.caller, undefined)
+    assert.equal(long.ext?.call?.disposition, 'Sale')
   })
 })
 

@@ -293,6 +293,9 @@ function coerce(value: unknown, kind: Kind, max: number, opts: MapOptions): Step
       return { ok: true, value: t && t.length <= 64 ? toE164(t, opts.region) : undefined }
     }
     case 'epoch': {
+      // platforms fill a time they do not have with 0 (Ringba's callConnectionDt on a call never connected):
+      // no time, not 1970 — a connect "at" 0 made an unanswered call count as connected
+      if (scalarText(value) === '0') return { ok: true, value: undefined }
       const n = parseEpochSeconds(value)
       return n === undefined
         ? fail('expected epoch seconds/ms or an ISO 8601 / RFC 2822 date')

@@ -16,7 +16,7 @@
  *              duration_s: { path: billsec, transform: number }, status: { path: state, map: { up: answered } } } } }
  */
 import { type Static, Type as T } from '@sinclair/typebox'
-import type { CallExtension, CallStatus } from '../../model/call.ts'
+import type { CallExtension } from '../../model/call.ts'
 import { type EcapiEvent, EVENT_TYPES, type EventType, type UserData } from '../../model/ecapi.ts'
 import { appError } from '../../model/errors.ts'
 import type { ClickIdentity } from '../../model/identity.ts'
@@ -140,7 +140,10 @@ function authenticate(req: SourceRequest, config: WebhookSourceConfig, preset: P
  * of '') once captured would sign any query.
  */
 function payloadRoot(req: SourceRequest, signed: boolean): unknown {
-  const empty = req.body === undefined || req.body === null || req.body === ''
+  // an empty form body parses to {}: it is as empty as no body (Retreaver and Invoca send their values in
+  // the URL of a POST too)
+  const empty =
+    req.body === undefined || req.body === null || req.body === '' || (req.rawBody ?? '').trim() === ''
   if (signed && req.method === 'POST' && empty)
     throw invalid('/', 'a signed POST carries its payload in the body (the signature covers only the body)')
   if (req.method === 'GET' || empty) return req.query ?? {}
@@ -148,13 +151,17 @@ function payloadRoot(req: SourceRequest, signed: boolean): unknown {
   return req.body
 }
 
-/** The time the event describes: what the status says happened, else the receive time. */
-function eventTime(m: Mapped, status: CallStatus | undefined, now: number): number {
-  const n = (k: string) => (typeof m[k] === 'number' ? (m[k] as number) : undefined)
-  if (n('timestamp') !== undefined) return n('timestamp') as number
-  if (status && TERMINAL.has(status)) return n('ended_at') ?? now
-  if (status === 'answered') return n('answered_at') ?? now
-  if (status === 'initiated' || status === 'ringing') return n('started_at') ?? now
+/**
+ * The time the event describes: a mapped `timestamp`, else what the status says happened (from the call's
+ * times as derived: a CallRail post-call, up to 20 minutes late, has its end from start + duration), else the
+ * receive time.
+ */
+function eventTime(timestamp: unknown, call: CallExtension, now: number): number {
+  if (typeof timestamp === 'number') return timestamp
+  const status = call.status
+  if (status && TERMINAL.has(status)) return call.ended_at ?? now
+  if (status === 'answered') return call.answered_at ?? now
+  if (status === 'initiated' || status === 'ringing') return call.started_at ?? now
   return now
 }
 
@@ -204,7 +211,7 @@ export function buildWebhookEvent(
     (call.disposition ? dispositionEventType(call.disposition, config.event_types) : 'contact')
   const event: EcapiEvent = {
     data_set_id: config.data_set_id ?? name,
-    timestamp: eventTime(m, status, nowSeconds),
+    timestamp: eventTime(m.timestamp, call, nowSeconds),
     event_type: eventType,
     source: 'phone_call',
     ext: Object.keys(clickIds).length > 0 ? { call, click_ids: clickIds } : { call },
@@ -213,6 +220,9 @@ export function buildWebhookEvent(
   if (typeof m.value === 'number') {
     event.value = m.value
     event.currency_code = (m.currency as string | undefined) ?? config.currency?.toUpperCase() ?? 'USD'
+  } else if (typeof m.currency === 'string') {
+    // the currency of the call's revenue and payout (Invoca's sale_currency with its sale_amount)
+    event.currency_code = m.currency
   }
   const user: UserData = {}
   if (typeof m.email === 'string') user.email_address = m.email

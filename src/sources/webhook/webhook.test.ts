@@ -192,13 +192,15 @@ describe('webhook presets map their sample payloads', () => {
       preset: 'ringba',
       secret: SECRET,
     })
-    assert.equal(ev.event_type, 'contact')
+    // hasConverted: the buyer's conversion rule was met, a `Converted` disposition (the shipped Sale)
+    assert.equal(ev.event_type, 'close_convert_lead')
     assert.equal(ev.timestamp, 1746554597)
     assert.equal('id' in ev, false)
     assert.deepEqual(ev.ext?.call, {
       call_id: 'RGB3F0C9A1E2B4C5D6E7F8091A2B3C4D5E6',
       platform: 'ringba',
       status: 'completed',
+      disposition: 'Converted',
       caller: '+12125550000',
       tracking_number: '+18885550123',
       campaign: 'Medicare - Inbound',
@@ -208,7 +210,13 @@ describe('webhook presets map their sample payloads', () => {
       duration_s: 185,
       revenue: 45,
       payout: 30,
-      ext: { converted: true, duplicate: false, publisher: 'Acme Media', target: 'Blue Cross Call Center' },
+      ext: {
+        converted: true,
+        answered: true,
+        duplicate: false,
+        publisher: 'Acme Media',
+        target: 'Blue Cross Call Center',
+      },
     })
     assert.deepEqual(ev.ext?.click_ids, { gclid: 'Cj0KCQjwRingbaSampleGclid' })
   })
@@ -225,6 +233,24 @@ describe('webhook presets map their sample payloads', () => {
     assert.equal(ev.timestamp, NOW / 1000)
   })
 
+  test('ringba: Finalized for a call that never connected is no answer, and a 0 time is no time', () => {
+    const body = {
+      ...sample('ringba'),
+      event: 'Finalized',
+      hasConnected: 'false',
+      hasConverted: 'false',
+      callConnectionDt: 0,
+    }
+    const [ev] = read(post(body, { headers: tokenHeaders }), {
+      type: 'webhook',
+      preset: 'ringba',
+      secret: SECRET,
+    })
+    assert.equal(ev.ext?.call?.status, 'no_answer')
+    assert.equal(ev.ext?.call?.answered_at, undefined)
+    assert.equal(ev.ext?.call?.disposition, undefined)
+  })
+
   test('retreaver', () => {
     const [ev] = read(post(sample('retreaver'), { query: { token: SECRET } }), {
       type: 'webhook',
@@ -235,6 +261,7 @@ describe('webhook presets map their sample payloads', () => {
       call_id: '9f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19',
       platform: 'retreaver',
       status: 'completed',
+      disposition: 'Converted',
       caller: '+13125550111',
       tracking_number: '+18445550188',
       campaign: 'Final Expense',

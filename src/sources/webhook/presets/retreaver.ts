@@ -6,7 +6,7 @@
  *
  * @example sample payload: ./retreaver.sample.json
  */
-import type { Preset } from './types.ts'
+import { convertedIsSale, type Preset } from './types.ts'
 
 export const retreaver: Preset = {
   name: 'retreaver',
@@ -42,4 +42,5 @@ export const retreaver: Preset = {
     publisher: 'afid | call.afid',
     buyer_number: 'connected_to | call.connected_to',
   },
+  refine: convertedIsSale,
 }

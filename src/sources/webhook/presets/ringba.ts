@@ -7,7 +7,7 @@
  *
  * @example sample payload: ./ringba.sample.json
  */
-import type { Preset } from './types.ts'
+import { convertedIsSale, type Preset } from './types.ts'
 
 export const ringba: Preset = {
   name: 'ringba',
@@ -39,10 +39,17 @@ export const ringba: Preset = {
     revenue: 'conversionAmount | revenue',
     payout: 'payoutAmount | payout',
     converted: 'hasConverted | converted',
+    answered: 'hasConnected | connected',
     duplicate: 'isDuplicate | duplicate',
     gclid: 'googleClickId | gclid',
     fbclid: 'facebookClickId | fbclid',
     publisher: 'publisherName | publisher',
     target: 'targetName | target',
+  },
+  refine(m) {
+    // Finalized fires for a call that ended in any way: one Ringba says never connected was no answer,
+    // whatever its length (time in the queue and ringing counts)
+    if (m.status === 'completed' && m.answered === false) m.status = 'no_answer'
+    convertedIsSale(m)
   },
 }
