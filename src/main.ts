@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util'
 import { createApp } from './app.ts'
 import { report } from './cli/report.ts'
 import { sendTest } from './cli/send-test.ts'
+import { openExistingStore } from './cli/store.ts'
 import { readConfigFile } from './config/index.ts'
 import type { ResolvedConfig } from './config/load.ts'
 import { openStore } from './store/open.ts'
@@ -86,8 +87,7 @@ async function main() {
     case 'replay': {
       const config = load(configPath)
       if (!arg) throw new Error('replay needs a delivery id')
-      const store = await openStore(config.store ?? { sqlite: './data/closeloop.db' })
-      await store.migrate()
+      const store = await openExistingStore(config)
       const d = await store.replay(arg, Date.now())
       await store.close()
       if (!d) {

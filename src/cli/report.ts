@@ -8,11 +8,10 @@
  *   closeloop report --config closeloop.yaml --from 2026-12-01 --to 2026-12-06 --format csv > december.csv
  *   closeloop report --config closeloop.yaml --tz America/New_York   # days of that zone (default observe.timezone)
  */
-import { existsSync } from 'node:fs'
 import type { ResolvedConfig } from '../config/load.ts'
 import { reconciliationCsv, reportText } from '../observe/render.ts'
 import { dayRange, matchRateReport, reconciliationReport } from '../observe/report.ts'
-import { openStore } from '../store/open.ts'
+import { openExistingStore } from './store.ts'
 
 export type ReportFormat = 'table' | 'json' | 'csv'
 
@@ -26,14 +25,8 @@ export async function report(
   const asked = dayRange(opts, now, opts.tz ?? config.observe.timezone)
   if ('errors' in asked)
     throw new Error(asked.errors.map((e) => `--${e.path.slice(1)} ${e.message}`).join('; '))
-  const where = config.store ?? { sqlite: './data/closeloop.db' }
-  // opening a SQLite path that holds nothing would create a database there: a report changes nothing
-  if ('sqlite' in where && !existsSync(where.sqlite)) throw new Error(`no database at ${where.sqlite}`)
-  const store = await openStore(where)
+  const store = await openExistingStore(config)
   try {
-    const pending = await store.pendingMigrations()
-    if (pending.length)
-      throw new Error(`the database lacks migrations ${pending.join(', ')}: run closeloop migrate first`)
     const reconciliation = await reconciliationReport(store, asked.days)
     if (format === 'csv') return reconciliationCsv(reconciliation)
     const matchRate = await matchRateReport(store, config.observe.match_rate, now)

@@ -36,3 +36,15 @@ describe('config: delivery.lease_s and timeout_ms', () => {
     assert.deepEqual(readConfigFile('closeloop.example.yaml', {}).errors, [])
   })
 })
+
+describe('config: intervals stay inside what a timer can wait', () => {
+  test('retention, sweep, cooldown and Retry-After ceilings are refused past their maximum, naming the field', () => {
+    // past Node's 2^31 ms a timer fires after 1 ms: retention every 40,000 minutes ran 570 times a second
+    const errors = (yaml: string) => readConfig(yaml, {}).errors
+    assert.match(errors('retention: { interval_minutes: 40000 }').join('\n'), /retention\.interval_minutes/)
+    assert.deepEqual(errors('retention: { interval_minutes: 10080 }'), [])
+    assert.match(errors('delivery: { sweep_interval_ms: 3600001 }').join('\n'), /delivery\.sweep_interval_ms/)
+    assert.match(errors('delivery: { breaker: { cooldown_s: 90000 } }').join('\n'), /cooldown_s/)
+    assert.match(errors('delivery: { max_retry_after_s: 700000 }').join('\n'), /max_retry_after_s/)
+  })
+})

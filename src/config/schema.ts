@@ -61,18 +61,18 @@ export const DeliveryConfig = T.Object(
     /** How long a node owns a delivery; renewed while its request runs, and ≥ every timeout_ms + 2 s (load.ts). */
     lease_s: T.Number({ minimum: 1, default: 60 }),
     /** How often scheduled retries and expired leases are looked for; the hot path never waits on this. */
-    sweep_interval_ms: T.Integer({ minimum: 10, default: 1000 }),
+    sweep_interval_ms: T.Integer({ minimum: 10, maximum: 3_600_000, default: 1000 }),
     breaker: T.Object(
       {
         /** Consecutive failures that open the breaker. */
         failures: T.Integer({ minimum: 1, default: 5 }),
         /** How long it stays open before one half-open probe. */
-        cooldown_s: T.Number({ minimum: 0, default: 30 }),
+        cooldown_s: T.Number({ minimum: 0, maximum: 86_400, default: 30 }),
       },
       { default: {} },
     ),
     /** Retry-After is clamped to at most this (a receiver must not park deliveries for days). */
-    max_retry_after_s: T.Number({ minimum: 0, default: 3600 }),
+    max_retry_after_s: T.Number({ minimum: 0, maximum: 7 * 86_400, default: 3600 }),
   },
   { additionalProperties: false, default: {} },
 )
@@ -178,8 +178,11 @@ export const RootConfig = T.Object(
       {
         /** Raw emails, phones, IPs and user agents are kept this long; 0 disables (docs/privacy.md). */
         raw_pii_days: T.Number({ minimum: 0, default: 30 }),
-        /** How often rows past the limit are looked for; the work is chunked, ingest never waits long. */
-        interval_minutes: T.Number({ minimum: 1, default: 60 }),
+        /**
+         * How often rows past the limit are looked for; the work is chunked, ingest never waits long. At most
+         * a week: past Node's timer limit (~24.8 days) an interval becomes 1 ms, and retention ran nonstop.
+         */
+        interval_minutes: T.Number({ minimum: 1, maximum: 10_080, default: 60 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -291,6 +291,9 @@ routes: [ { signals: ["*"], to: [dry] } ]
       ['unknown route', ['GET', '/v1/nope'], 404, 'E_NOT_FOUND'],
       ['unknown event', ['GET', '/v1/events/evt_nope'], 404, 'E_NOT_FOUND'],
       ['bad delivery query', ['GET', '/v1/deliveries?status=lost'], 400, 'E_INPUT_INVALID'],
+      // an empty page of 0 once named its last item as the next cursor: a 500
+      ['a page of no deliveries', ['GET', '/v1/deliveries?limit=0'], 400, 'E_INPUT_INVALID'],
+      ['a page of no audit entries', ['GET', '/v1/audit?limit=0'], 400, 'E_INPUT_INVALID'],
     ]
     for (const [name, args, status, code] of cases) {
       const res = await app.request(...args)

@@ -51,6 +51,12 @@ log: { level: silent }
       return true
     })
     assert.equal(await tables(), 0, 'a node with migrate: false changed nothing')
+    // neither does a one-off command: replay refuses the schema instead of migrating it behind the nodes
+    await assert.rejects(
+      run(process.execPath, ['src/main.ts', 'replay', 'dlv_x', '--config', file]),
+      (err: { stderr: string }) => /lacks migrations .*run closeloop migrate first/.test(err.stderr),
+    )
+    assert.equal(await tables(), 0, 'replay changed nothing either')
     // the refused node closed the store it opened: no connection of it stays behind (backends exit promptly)
     for (let i = 0; i < 40 && (await nodeSessions()) > 0; i++) await new Promise((r) => setTimeout(r, 50))
     assert.equal(await nodeSessions(), 0)

@@ -18,7 +18,7 @@ const DeliveryQuery = T.Object(
       T.Union(['pending', 'in_flight', 'delivered', 'dead', 'skipped'].map((s) => T.Literal(s))),
     ),
     destination: T.Optional(T.String({ maxLength: 255 })),
-    limit: T.Optional(T.String({ pattern: '^[0-9]{1,4}$' })),
+    limit: T.Optional(T.String({ pattern: '^[1-9][0-9]{0,3}$' })),
     after: T.Optional(T.String({ maxLength: 64 })),
   },
   { additionalProperties: false },

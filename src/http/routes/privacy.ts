@@ -24,7 +24,7 @@ const checkDelete = validator(DeleteBody)
 
 const AuditQuery = T.Object(
   {
-    limit: T.Optional(T.String({ pattern: '^[0-9]{1,4}$' })),
+    limit: T.Optional(T.String({ pattern: '^[1-9][0-9]{0,3}$' })),
     before: T.Optional(T.String({ maxLength: 64 })),
   },
   { additionalProperties: false },
