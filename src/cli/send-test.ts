@@ -1,7 +1,8 @@
 /**
  * `closeloop send-test --destination <name>`: builds a synthetic phone-call conversion with the pipeline's own
  * functions (consent, signal id, routing-independent), sends it to one configured destination in the platform's
- * test mode (Meta test_event_code, Google validate_only/validateOnly), and prints the request and the response.
+ * test mode (Meta test_event_code, Google validate_only/validateOnly; a postback, webhook or ECAPI partner has no
+ * test flag, so only its test_url), and prints the request and the response.
  * Nothing is written to the store.
  */
 import type { ResolvedConfig } from '../config/load.ts'

@@ -199,6 +199,18 @@ export function classifyHttp(res: HttpResponse, now: number): Outcome {
   return { kind: 'permanent', exchange, code: `HTTP_${status}`, message: `HTTP ${status}` }
 }
 
+/**
+ * Test mode for a receiver with no test flag of its own (a postback, a webhook, an ECAPI partner) and no
+ * `test_url`: nothing is sent, since a test at the live URL counts as a real conversion (and pays out).
+ *
+ * @example testUrlMissing('POSTBACK').code // 'POSTBACK_TEST_URL_MISSING'
+ */
+export const testUrlMissing = (prefix: string): Outcome => ({
+  kind: 'permanent',
+  code: `${prefix}_TEST_URL_MISSING`,
+  message: 'test mode needs test_url (the receiver’s test endpoint) in this destination',
+})
+
 /** `Retry-After` is delta-seconds or an HTTP date. */
 export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
   if (!value) return undefined

@@ -15,6 +15,7 @@ import { startMockGraph } from '../../src/destinations/meta_capi/mock-server.ts'
 import { sha256Hex } from '../../src/identity/hash.ts'
 import { ecapiEvent, eventually, startApp, type TestApp } from '../helpers/app.ts'
 import { startAdPlatforms } from '../helpers/platforms.ts'
+import { startReceiver } from '../helpers/receiver.ts'
 
 describe('Meta and Google through the pipeline', () => {
   let ads: Awaited<ReturnType<typeof startAdPlatforms>>
@@ -128,6 +129,59 @@ destinations:
       assert.equal(graph.accepted[0].testEventCode, 'TEST123')
     } finally {
       await graph.close()
+    }
+  })
+
+  test('a postback or webhook has no test flag: send-test goes to its test_url, or nowhere', async () => {
+    const receiver = await startReceiver()
+    const dir = mkdtempSync(join(tmpdir(), 'closeloop-sendtest-'))
+    const file = join(dir, 'c.yaml')
+    const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+    writeFileSync(
+      file,
+      `
+store: { sqlite: ${join(dir, 'x.db')} }
+destinations:
+  net: { type: postback, url: "${receiver.url}/live?c={click_id}&p={payout}", allow_private: true }
+  net-test: { type: postback, url: "${receiver.url}/live?c={click_id}", test_url: "${receiver.url}/test?c={click_id}", allow_private: true }
+  hook: { type: webhook, url: "${receiver.url}/hook", secret: ${secret}, allow_private: true }
+  hook-test: { type: webhook, url: "${receiver.url}/hook", test_url: "${receiver.url}/hook-test", secret: ${secret}, allow_private: true }
+`,
+    )
+    const sendTest = (destination: string) =>
+      promisify(execFile)(process.execPath, [
+        'src/main.ts',
+        'send-test',
+        '--destination',
+        destination,
+        '--config',
+        file,
+      ])
+    try {
+      // without a test_url nothing leaves: the live network would count (and pay) a test as a conversion
+      for (const [name, code] of [
+        ['net', 'POSTBACK_TEST_URL_MISSING'],
+        ['hook', 'WEBHOOK_TEST_URL_MISSING'],
+      ]) {
+        await assert.rejects(sendTest(name), (err: { code: number; stdout: string }) => {
+          assert.equal(err.code, 1)
+          assert.match(
+            err.stdout,
+            new RegExp(`^outcome: permanent \\(${code}\\): test mode needs test_url`, 'm'),
+          )
+          return true
+        })
+      }
+      assert.equal(receiver.received.length, 0)
+      await sendTest('net-test')
+      await sendTest('hook-test')
+      assert.deepEqual(
+        receiver.received.map((r) => r.url.split('?')[0]),
+        ['/test', '/hook-test'],
+      )
+      assert.equal(JSON.parse(receiver.received[1].body).test, true)
+    } finally {
+      await receiver.close()
     }
   })
 })

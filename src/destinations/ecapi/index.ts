@@ -28,6 +28,7 @@ import type {
   DestinationDefinition,
   DestinationJob,
 } from '../contract.ts'
+import { testUrlMissing } from '../http.ts'
 import { sendIsolating } from '../isolate.ts'
 import { signStandardWebhook, whsecProblems } from '../webhook/index.ts'
 import { classifyEcapiResponse } from './errors.ts'
@@ -121,11 +122,8 @@ function createEcapi(config: EcapiConfig & CommonDestinationConfig): Destination
   async function send(jobs: DestinationJob[], ctx: DestinationContext): Promise<Outcome[]> {
     const outcomes: Outcome[] = new Array(jobs.length)
     const test = ctx.testMode || config.test_mode === true
-    if (test && !config.test_url) {
-      // ECAPI has no test flag: a test run against the live endpoint would count as real conversions
-      const message = 'test mode needs test_url (the partner’s test endpoint) in this destination'
-      return jobs.map(() => ({ kind: 'permanent', code: 'ECAPI_TEST_URL_MISSING', message }))
-    }
+    // ECAPI has no test flag: a test run against the live endpoint would count as real conversions
+    if (test && !config.test_url) return jobs.map(() => testUrlMissing('ECAPI'))
     const url = test && config.test_url ? config.test_url : config.url
     const pending: Pending[] = []
     jobs.forEach((job, index) => {

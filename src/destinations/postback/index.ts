@@ -13,7 +13,7 @@ import { createHmac } from 'node:crypto'
 import { Type as T } from '@sinclair/typebox'
 import type { Outcome } from '../../model/signal.ts'
 import type { DestinationDefinition } from '../contract.ts'
-import { classifyHttp } from '../http.ts'
+import { classifyHttp, testUrlMissing } from '../http.ts'
 import { macroValue, macroValues } from '../view.ts'
 import {
   type Encoding,
@@ -27,6 +27,12 @@ import {
 
 const PostbackConfig = T.Object({
   url: T.String({ pattern: '^https?://' }),
+  /**
+   * The network's test endpoint (a template like `url`), used in test mode (`closeloop send-test`,
+   * `test_mode: true`). A postback has no test flag: without it test mode sends nothing, or a test would
+   * count as a real conversion, and pay out.
+   */
+  test_url: T.Optional(T.String({ pattern: '^https?://' })),
   method: T.Union([T.Literal('GET'), T.Literal('POST')], { default: 'GET' }),
   /** POST body: a template in the chosen encoding; default none (parameters in the URL). */
   body: T.Optional(T.Union([T.String(), T.Record(T.String(), T.String())])),
@@ -71,6 +77,7 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
   check(config) {
     const syntax = config.macro_syntax ?? 'braces'
     const templates: [string, string][] = [['url', config.url]]
+    if (config.test_url) templates.push(['test_url', config.test_url])
     if (typeof config.body === 'string') templates.push(['body', config.body])
     else for (const [k, v] of Object.entries(config.body ?? {})) templates.push([`body.${k}`, v])
     return templates.flatMap(([field, t]) => {
@@ -99,6 +106,9 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
 
     return {
       async send(jobs, ctx) {
+        const test = ctx.testMode || config.test_mode === true
+        if (test && !config.test_url) return jobs.map(() => testUrlMissing('POSTBACK'))
+        const urlTemplate = test && config.test_url ? config.test_url : config.url
         const outcomes: Outcome[] = []
         for (const { signal, delivery } of jobs) {
           const values = macroValues(signal, { delivery_id: delivery.id })
@@ -113,7 +123,7 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
           let body: string | undefined
           const headers: Record<string, string> = { 'user-agent': 'closeloop/0.1', ...(config.headers ?? {}) }
           try {
-            url = render(config.url, lookup, 'url', config.missing, config.macro_syntax)
+            url = render(urlTemplate, lookup, 'url', config.missing, config.macro_syntax)
             if (config.method === 'POST' && config.body !== undefined) {
               const enc: Encoding = config.body_type === 'json' ? 'json' : 'form'
               if (typeof config.body === 'string')

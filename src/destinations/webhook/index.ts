@@ -11,7 +11,7 @@
 import { createHmac } from 'node:crypto'
 import { Type as T } from '@sinclair/typebox'
 import type { DestinationDefinition } from '../contract.ts'
-import { classifyHttp } from '../http.ts'
+import { classifyHttp, testUrlMissing } from '../http.ts'
 import { publicSignal } from '../view.ts'
 
 const WebhookConfig = T.Object({
@@ -25,6 +25,8 @@ const WebhookConfig = T.Object({
   include_pii: T.Optional(T.Boolean({ default: false })),
   /** Event type prefix in the body: `<prefix>.<signal>`. */
   type_prefix: T.Optional(T.String({ default: 'signal' })),
+  /** The receiver's test endpoint, used in test mode; the body then says `"test": true`. */
+  test_url: T.Optional(T.String({ pattern: '^https?://' })),
 })
 
 /** Standard Webhooks keys are 24–64 random bytes; a shorter (or empty) key makes the signature guessable. */
@@ -75,6 +77,9 @@ export const webhookDestination: DestinationDefinition<typeof WebhookConfig> = {
     const secrets = Array.isArray(config.secret) ? config.secret : [config.secret]
     return {
       async send(jobs, ctx) {
+        // a receiver cannot tell a test from a conversion: test mode goes to test_url or nowhere
+        const test = ctx.testMode || config.test_mode === true
+        if (test && !config.test_url) return jobs.map(() => testUrlMissing('WEBHOOK'))
         const out = []
         for (const { signal } of jobs) {
           const now = ctx.now()
@@ -82,12 +87,13 @@ export const webhookDestination: DestinationDefinition<typeof WebhookConfig> = {
           const body = JSON.stringify({
             type: `${config.type_prefix ?? 'signal'}.${signal.name.replace(/[^A-Za-z0-9_]+/g, '_')}`,
             timestamp: new Date(now).toISOString(),
+            ...(test ? { test: true } : {}),
             data: publicSignal(signal, config.include_pii === true),
           })
           const id = signal.id
           const res = await ctx.http.request({
             method: 'POST',
-            url: config.url,
+            url: test && config.test_url ? config.test_url : config.url,
             headers: {
               'content-type': 'application/json',
               'user-agent': 'closeloop/0.1',
