@@ -219,7 +219,11 @@ export async function createApp(opts: AppOptions) {
   registerPrivacyRoutes(server, deps)
   registerReportRoutes(server, deps)
   engine.start()
-  const stopRetention = startRetention(store, config.retention, log)
+  const stopRetention = startRetention(
+    store,
+    { ...config.retention, phone_region: config.callRules.defaultRegion },
+    log,
+  )
   const alerts = createAlerts({
     targets: config.observe.alerts,
     http: alertHttp,

@@ -33,6 +33,8 @@ export interface Subject {
   phones: string[]
   /** Lowercase hex: SHA-256 per ECAPI / Google / Meta normalization and `identityKey`s. */
   hashes: string[]
+  /** Region the stored numbers written without a country code are read in (`calls.default_region`). */
+  region?: string
 }
 
 /**
@@ -318,7 +320,7 @@ function build(
   opts: RedactorOptions,
   outer?: Found,
 ): Redactor & { walkAt(v: unknown, depth: number): unknown } {
-  const region = opts.region ?? 'US'
+  const region = opts.region ?? opts.subject?.region ?? 'US'
   const subject = opts.subject
   const found = copyOf(outer)
   for (const c of opts.context) collect(c, undefined, found)
@@ -547,7 +549,7 @@ export function subjectOf(
   region = 'US',
 ): Subject | Array<{ path: string; message: string }> {
   const errors: Array<{ path: string; message: string }> = []
-  const s: Subject = { emails: [], phones: [], hashes: [] }
+  const s: Subject = { emails: [], phones: [], hashes: [], region }
   if (input.email !== undefined) {
     const e = input.email.trim().toLowerCase()
     // control characters (a NUL) are in no address, and PostgreSQL cannot even hold them in a search
@@ -589,8 +591,10 @@ export function auditSubject(s: Subject): string {
 
 /**
  * SQL `LIKE` patterns (escape character `\`) that every stored text mentioning the subject matches, for a
- * cheap pre-filter before `mentions` decides: the email raw and percent-encoded, the phone's digit groups
- * in order with anything between (every format), each hash.
+ * cheap pre-filter before `mentions` decides: the email raw and percent-encoded, each hash, and the phone's
+ * digits in order, grouped as its own country writes it (international and national formats) and as the
+ * US does (3-3-4), with anything between. Only US grouping once: `07700 900123` and `+44 7700 900123`
+ * matched no pattern of +447700900123, so a deletion left them (a review reproduced it).
  *
  * @example likePatterns({ emails: [], phones: ['+12125550000'], hashes: [] }) // ['%212%555%0000%']
  */
@@ -604,9 +608,18 @@ export function likePatterns(s: Subject): string[] {
     if (g !== e) out.add(`%${esc(g)}%`)
   }
   for (const p of s.phones) {
-    const nn = String(parsePhoneNumberFromString(p)?.nationalNumber ?? p.slice(-10))
+    const parsed = parsePhoneNumberFromString(p)
+    const nn = String(parsed?.nationalNumber ?? p.slice(-10))
     const groups = nn.length > 7 ? [nn.slice(0, nn.length - 7), nn.slice(-7, -4), nn.slice(-4)] : [nn]
     out.add(`%${groups.join('%')}%`)
+    if (parsed) {
+      // "+44 7700 900123" without its country code, and "07700 900123"
+      const international = parsed.formatInternational().split(/\s+/).slice(1).join(' ')
+      for (const written of [international, parsed.formatNational()]) {
+        const digitGroups = written.split(/\D+/).filter(Boolean)
+        if (digitGroups.length) out.add(`%${digitGroups.join('%')}%`)
+      }
+    }
   }
   for (const h of s.hashes) out.add(`%${h}%`)
   return [...out]

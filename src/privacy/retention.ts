@@ -14,10 +14,15 @@ export interface RetentionConfig {
   raw_pii_days: number
   /** How often to look for rows that passed the limit. */
   interval_minutes: number
+  /**
+   * `calls.default_region`: a number stored without its country code (`07700 900123`) is hashed as the
+   * E.164 number it is there, as ingest read it, not as text no platform or deletion can match.
+   */
+  phone_region?: string
 }
 
 interface Scrubber {
-  scrubExpired(cutoffMs: number, now: number): Promise<TableCounts>
+  scrubExpired(cutoffMs: number, now: number, opts?: { region?: string }): Promise<TableCounts>
 }
 
 interface Log {
@@ -45,7 +50,9 @@ export function startRetention(
     running = (async () => {
       const t = now()
       try {
-        const counts = await store.scrubExpired(t - cfg.raw_pii_days * DAY_MS, t)
+        const counts = await store.scrubExpired(t - cfg.raw_pii_days * DAY_MS, t, {
+          region: cfg.phone_region,
+        })
         if (Object.keys(counts).length) log.info({ scrubbed: counts }, 'retention: raw PII scrubbed')
       } catch (err) {
         log.warn({ err }, 'retention pass failed; retrying at the next interval')

@@ -22,13 +22,14 @@ export interface RawColumns {
  *
  * @example scrubRaw({ body: 'From=%2B12125550000', headers: {}, result: null }, []).body // 'From=7c8d08bf…'
  */
-export function scrubRaw(row: RawColumns, events: unknown[], subject?: Subject): RawColumns {
+export function scrubRaw(row: RawColumns, events: unknown[], subject?: Subject, region?: string): RawColumns {
   // in a long batch each element is redacted on its own (redact.ts), with the canonical event read from it
   const byId = new Map<unknown, unknown>()
   for (const e of events) if (typeof e === 'object' && e !== null && 'id' in e) byId.set(e.id, e)
   const r = redactor({
     context: [row.body, row.headers, row.result, events],
     subject,
+    region,
     scope: (element) => (byId.has(element.id) ? [byId.get(element.id)] : []),
   })
   return {
@@ -44,8 +45,8 @@ export function scrubRaw(row: RawColumns, events: unknown[], subject?: Subject):
  *
  * @example scrubDoc({ user_data: { event_ip_address: '203.0.113.7' } }) // { user_data: {} }
  */
-export function scrubDoc(doc: unknown, context: unknown[] = [], subject?: Subject): unknown {
-  return redactor({ context: [doc, ...context], subject }).json(doc)
+export function scrubDoc(doc: unknown, context: unknown[] = [], subject?: Subject, region?: string): unknown {
+  return redactor({ context: [doc, ...context], subject, region }).json(doc)
 }
 
 export interface AttemptColumns {
@@ -61,8 +62,13 @@ export interface AttemptColumns {
  *
  * @example scrubAttempt({ exchange: { url: 'https://n.test/?c=%2B12125550000' }, message: null, lastError: null }, sig)
  */
-export function scrubAttempt(row: AttemptColumns, signal: unknown, subject?: Subject): AttemptColumns {
-  const r: Redactor = redactor({ context: [row.exchange, signal], subject })
+export function scrubAttempt(
+  row: AttemptColumns,
+  signal: unknown,
+  subject?: Subject,
+  region?: string,
+): AttemptColumns {
+  const r: Redactor = redactor({ context: [row.exchange, signal], subject, region })
   return {
     exchange: row.exchange === null || row.exchange === undefined ? row.exchange : r.json(row.exchange),
     message: row.message === null ? null : r.text(row.message),

@@ -364,7 +364,12 @@ export interface Store {
    * marked (`scrubbed_at`) so it is processed once; works in chunks of `chunk` rows, one short transaction
    * each, so a backlog never holds the writer for long. Writes a `retention` audit entry when it changed rows.
    */
-  scrubExpired(cutoffMs: number, now: number, opts?: { chunk?: number }): Promise<TableCounts>
+  /** `region`: what national numbers are read as (`calls.default_region`), so each is hashed in E.164. */
+  scrubExpired(
+    cutoffMs: number,
+    now: number,
+    opts?: { chunk?: number; region?: string },
+  ): Promise<TableCounts>
   /**
    * Subject deletion: every row that mentions the subject (raw in any format, or by one of its hashes) is
    * scrubbed, its values and hashes removed; journey aliases and facts keyed by its hashes are deleted.
@@ -387,6 +392,8 @@ export interface ForgetRequest {
   subject: string
   /** Who asked (the API key's name). */
   actor: string
+  /** Region stored numbers without a country code are read in (`calls.default_region`; default US). */
+  region?: string
 }
 
 export interface AuditEntry {

@@ -71,7 +71,7 @@ interface Harness {
 }
 
 /** A real app like test/helpers/app.ts `startApp`, on SQLite or PostgreSQL, with the privacy routes. */
-async function start(kind: 'sqlite' | 'postgres', receiver: Receiver): Promise<Harness> {
+async function start(kind: 'sqlite' | 'postgres', receiver: Receiver, extra = ''): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'closeloop-privacy-e2e-'))
   const file = join(dir, 'closeloop.db')
   let db: TestDatabase | undefined
@@ -92,7 +92,7 @@ destinations:
     allow_private: true
 routes:
   - { signals: ["*"], to: [pb] }
-`
+${extra}`
   const { config, errors } = readConfig(text, {})
   if (!config) throw new Error(errors.join('\n'))
   let store: Awaited<ReturnType<typeof openPostgresStore>> | undefined
@@ -330,3 +330,66 @@ describe('retention through the app (sqlite)', () => {
     assert.equal((audit.body as { entries: Array<{ action: string }> }).entries[0].action, 'retention')
   })
 })
+
+for (const kind of ['sqlite', 'postgres'] as const) {
+  describe(`a number as its own country writes it, calls.default_region GB (${kind})`, () => {
+    let receiver: Receiver
+    let h: Harness
+    before(async () => {
+      receiver = await startReceiver()
+      h = await start(kind, receiver, 'calls: { default_region: GB }')
+    })
+    after(async () => {
+      await h.close()
+      await receiver.close()
+    })
+
+    /** Rows still holding 7700900123 in any grouping (or 07700…): what neither pass may leave. */
+    const leftovers = (dump: string) =>
+      dump
+        .split('\n')
+        .filter((line) =>
+          /7\D{0,3}7\D{0,3}0\D{0,3}0\D{0,3}9\D{0,3}0\D{0,3}0\D{0,3}1\D{0,3}2\D{0,3}3/.test(line),
+        )
+
+    /** A website lead with the number written twice (international, national) and a postback with it. */
+    async function plantGb(tag: string) {
+      const ev = await h.req('POST', '/v1/events', {
+        data_set_id: 'acme',
+        id: `gb-${tag}`,
+        timestamp: Math.floor(Date.now() / 1000),
+        event_type: 'generate_lead',
+        source: 'website',
+        user_data: { phone_numbers: ['+44 7700 900123', '07700 900123'] },
+      })
+      assert.equal(ev.status, 200, ev.text)
+      const pb = await h.req(
+        'GET',
+        `/v1/sources/cc/postback?call_id=CA-gb-${tag}&disposition=Sale&value=10&caller=${encodeURIComponent('07700 900123')}&token=${PB_TOKEN}`,
+        undefined,
+        { authorization: '' },
+      )
+      assert.equal(pb.status, 200, pb.text)
+      return (ev.body as { event_id: string }).event_id
+    }
+
+    test('a subject deletion finds it in every format it was stored in', async () => {
+      await plantGb(`del-${kind}`)
+      assert.ok(leftovers(await h.dump()).length > 0, 'planted')
+      const res = await h.req('POST', '/v1/subjects/delete', { phone: '+447700900123' })
+      assert.equal(res.status, 200, res.text)
+      assert.deepEqual(leftovers(await h.dump()), [])
+    })
+
+    if (kind === 'sqlite')
+      test('retention hashes it as the E.164 number it is, as platforms and deletions know it', async () => {
+        const eventId = await plantGb('retention')
+        await h.app.store.scrubExpired(Date.now() + 60_000, Date.now(), { region: 'GB' })
+        assert.deepEqual(leftovers(await h.dump()), [])
+        const trace = await h.req('GET', `/v1/events/${eventId}`)
+        const ud = (trace.body as { event: { event: { user_data: Record<string, unknown> } } }).event.event
+          .user_data
+        assert.deepEqual(ud.phone_numbers, [sha('+447700900123'), sha('+447700900123')])
+      })
+  })
+}

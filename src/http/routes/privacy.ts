@@ -59,6 +59,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, deps: HttpDeps) {
         hashes: subject.hashes,
         subject: auditSubject(subject),
         actor: actorOf(req, deps),
+        region: deps.callRules.defaultRegion,
       },
       Date.now(),
     )

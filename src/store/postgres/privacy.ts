@@ -63,7 +63,13 @@ const DOC_TABLES: Record<string, { key: string; col: string; due: string; order:
   },
 }
 
-async function scrubRawRows(q: Queryable, rows: RawRow[], now: number, subject?: Subject): Promise<void> {
+async function scrubRawRows(
+  q: Queryable,
+  rows: RawRow[],
+  now: number,
+  subject?: Subject,
+  region?: string,
+): Promise<void> {
   if (!rows.length) return
   const events = await q.query<{ raw_id: string; body: unknown }>(
     'SELECT raw_id, body FROM events WHERE raw_id = ANY($1::text[])',
@@ -74,6 +80,7 @@ async function scrubRawRows(q: Queryable, rows: RawRow[], now: number, subject?:
       { body: r.body, contentType: r.content_type, headers: r.headers, result: r.result },
       events.filter((e) => e.raw_id === r.id).map((e) => e.body),
       subject,
+      region,
     )
     return { id: r.id, body: n.body, headers: n.headers, result: n.result ?? null }
   })
@@ -89,6 +96,7 @@ async function scrubAttemptRows(
   rows: AttemptRow[],
   now: number,
   subject?: Subject,
+  region?: string,
 ): Promise<void> {
   if (!rows.length) return
   const next = rows.map((r) => {
@@ -96,6 +104,7 @@ async function scrubAttemptRows(
       { exchange: r.exchange, message: r.message, lastError: r.last_error },
       r.signal,
       subject,
+      region,
     )
     return {
       id: r.id,
@@ -128,6 +137,7 @@ async function scrubChunk(
   cutoff: number,
   now: number,
   limit: number,
+  region: string | undefined,
 ): Promise<number> {
   return tx(pool, async (q) => {
     if (table === 'raw_inputs') {
@@ -136,7 +146,7 @@ async function scrubChunk(
          WHERE received_at < $1 AND scrubbed_at IS NULL ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
         [cutoff, limit],
       )
-      await scrubRawRows(q, rows, now)
+      await scrubRawRows(q, rows, now, undefined, region)
       return rows.length
     }
     if (table === 'attempts') {
@@ -146,7 +156,7 @@ async function scrubChunk(
          FOR UPDATE OF a SKIP LOCKED`,
         [cutoff, limit],
       )
-      await scrubAttemptRows(q, rows, now)
+      await scrubAttemptRows(q, rows, now, undefined, region)
       return rows.length
     }
     const spec = DOC_TABLES[table]
@@ -159,7 +169,7 @@ async function scrubChunk(
     await q.query(
       `UPDATE ${table} t SET ${spec.col} = r.doc, scrubbed_at = ${spec.stamp}
        FROM jsonb_to_recordset($1::jsonb) AS r(k text, doc jsonb) WHERE t.${spec.key} = r.k`,
-      [json(rows.map((r) => ({ k: r.k, doc: scrubDoc(r.doc) }))), now],
+      [json(rows.map((r) => ({ k: r.k, doc: scrubDoc(r.doc, [], undefined, region) }))), now],
     )
     return rows.length
   })
@@ -172,13 +182,13 @@ export async function scrubExpired(
   pool: pg.Pool,
   cutoff: number,
   now: number,
-  opts: { chunk?: number } = {},
+  opts: { chunk?: number; region?: string } = {},
 ): Promise<TableCounts> {
   const chunk = opts.chunk ?? 200
   const counts: TableCounts = {}
   for (const table of RETENTION_ORDER)
     for (;;) {
-      const n = await scrubChunk(pool, table, cutoff, now, chunk)
+      const n = await scrubChunk(pool, table, cutoff, now, chunk, opts.region)
       if (n > 0) counts[table] = (counts[table] ?? 0) + n
       if (n < chunk) break
     }
@@ -285,7 +295,12 @@ export async function forgetSubject(
   req: ForgetRequest,
   now: number,
 ): Promise<{ deleted: TableCounts; auditId: string }> {
-  const subject: Subject = { emails: req.needles.emails, phones: req.needles.phones, hashes: req.hashes }
+  const subject: Subject = {
+    emails: req.needles.emails,
+    phones: req.needles.phones,
+    hashes: req.hashes,
+    region: req.region,
+  }
   const patterns = likePatterns(subject)
   const deleted: TableCounts = {}
   for (const t of FORGET_TABLES) {

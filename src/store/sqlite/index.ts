@@ -580,6 +580,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
     now: number,
     limit: number,
     budgetMs: number,
+    region: string | undefined,
   ): { n: number; more: boolean } {
     const deadline = performance.now() + budgetMs
     let n = 0
@@ -603,6 +604,8 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
             result: parse(r.result),
           },
           events,
+          undefined,
+          region,
         )
         run(
           'UPDATE raw_inputs SET body = ?, headers = ?, result = ?, scrubbed_at = ? WHERE id = ?',
@@ -630,6 +633,8 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
         const next = scrubAttempt(
           { exchange: parse(r.exchange), message: text(r.message), lastError: text(r.last_error) },
           parse(r.signal),
+          undefined,
+          region,
         )
         run(
           'UPDATE attempts SET exchange = ?, message = ?, scrubbed_at = ? WHERE id = ?',
@@ -683,7 +688,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
       n++
       run(
         `UPDATE ${table} SET ${spec.col} = ?, scrubbed_at = ${stamp} WHERE ${spec.key} = ?`,
-        JSON.stringify(scrubDoc(parse(r.doc))),
+        JSON.stringify(scrubDoc(parse(r.doc), [], undefined, region)),
         now,
         String(r.k),
       )
@@ -700,14 +705,16 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   async function scrubExpired(
     cutoff: number,
     now: number,
-    opts: { chunk?: number } = {},
+    opts: { chunk?: number; region?: string } = {},
   ): Promise<TableCounts> {
     // rows fetched per chunk: about what the time budget lets one chunk scrub, so few are read twice
     const chunk = opts.chunk ?? 50
     const counts: TableCounts = {}
     for (const table of RETENTION_ORDER) {
       for (;;) {
-        const { n, more } = await writer.run(() => scrubChunkOp(table, cutoff, now, chunk, SCRUB_BUDGET_MS))
+        const { n, more } = await writer.run(() =>
+          scrubChunkOp(table, cutoff, now, chunk, SCRUB_BUDGET_MS, opts.region),
+        )
         if (n > 0) counts[table] = (counts[table] ?? 0) + n
         if (!more) break
         // let queued ingest commit between chunks
@@ -813,7 +820,12 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): Store {
   }
 
   async function forgetSubject(req: ForgetRequest, now: number) {
-    const subject: Subject = { emails: req.needles.emails, phones: req.needles.phones, hashes: req.hashes }
+    const subject: Subject = {
+      emails: req.needles.emails,
+      phones: req.needles.phones,
+      hashes: req.hashes,
+      region: req.region,
+    }
     const patterns = likePatterns(subject)
     const deleted: TableCounts = {}
     for (const t of FORGET_TABLES) {
