@@ -4,7 +4,9 @@
  *
  * A destination or source whose settings reference an unset variable is *disabled*, not an error: the example
  * config must start on a fresh machine with no variables set. API keys with unset variables are dropped.
- * Secrets are never part of a message.
+ * An unset variable anywhere else is an error naming the field: dropped silently, it fell back to a default
+ * (`consent.default` to granted, a missing `store.sqlite` to PostgreSQL) or left a site key empty, so every
+ * browser click answered 500. Secrets are never part of a message.
  *
  * @example
  *   const { config, errors } = loadConfig(text, process.env, { destinations: registry, sources })
@@ -61,6 +63,9 @@ interface Registries {
   destinations: Record<string, Definition>
   sources: Record<string, Definition>
 }
+
+/** What an unset variable may switch off instead of failing the config: a destination, a source, an API key. */
+const OPTIONAL_BY_VARIABLE = /^(destinations|sources)\.[^.]+(\.|$)|^api_keys\.\d+(\.|$)/
 
 /** Settings every destination understands (CommonDestinationConfig). */
 export const CommonDestination = T.Object({
@@ -189,6 +194,9 @@ export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Reg
 
   const missing = new Map<string, string[]>() // dotted path → unset variable names
   const interpolated = interpolate(raw, env, [], missing) as Record<string, unknown>
+  for (const [path, vars] of missing)
+    if (!OPTIONAL_BY_VARIABLE.test(path))
+      errors.push(`${path}: ${vars.join(', ')} not set (use \${VAR:-default} for a default)`)
   // strings from ${VAR} become numbers/booleans where the schema wants them
   const root = Value.Convert(RootConfig, Value.Default(RootConfig, Value.Clone(interpolated))) as Record<
     string,
@@ -223,7 +231,8 @@ export function loadConfig(text: string, env: NodeJS.ProcessEnv, registries: Reg
         continue
       }
       const envReason = disabledBy(path)
-      const explicitOff = (cfg as { enabled?: boolean }).enabled === false
+      // read as the schema reads it: `enabled: "${X_ENABLED}"` with X_ENABLED=false is off (it stayed on)
+      const explicitOff = Value.Convert(T.Boolean(), (cfg as { enabled?: unknown }).enabled) === false
       if (envReason || explicitOff) {
         out[name] = {
           name,

@@ -108,6 +108,23 @@ describe('the journey fold', () => {
       [j.userData?.gpp_string, j.userData?.mmt_only, j.userData?.ext],
       ['GPP-OPTOUT', true, { consent: { ad_user_data: false } }],
     )
+    // newest by the event's time, not by arrival: the grant of T0 arriving after the opt-out changes nothing
+    let late = applyCallEvent(
+      newJourney('CA1', 'acme'),
+      withUser({ gpp_string: 'GPP-OPTOUT', ext: { consent: { ad_user_data: false } } }, T0 + 60),
+      'r2',
+      'US',
+    )
+    late = applyCallEvent(
+      late,
+      withUser({ gpp_string: 'GPP-GRANT', ext: { consent: { ad_user_data: true } } }, T0),
+      'r1',
+      'US',
+    )
+    assert.deepEqual(
+      [late.userData?.gpp_string, late.userData?.ext],
+      ['GPP-OPTOUT', { consent: { ad_user_data: false } }],
+    )
   })
 
   test('the terminal status with the highest sequence wins', () => {

@@ -131,6 +131,8 @@ export interface CallJourney {
   qualify: { due?: number; armed?: boolean; live?: boolean }
   /** Aliases already written to the store. */
   aliases: string[]
+  /** Per consent field (`gpp_string`, `gpp_sid`, `mmt_only`, `consent`), the stamp of the event it came from. */
+  consentAt?: Partial<Record<(typeof CONSENT_FIELDS)[number] | 'consent', Stamp>>
   /** Input counter: arrival order, the last tie-break. */
   n: number
   /** The last input's event id and raw id: what a timer reports as its cause. */
@@ -195,7 +197,7 @@ function applyCommon(j: CallJourney, e: EcapiEvent, region: string, money: boole
   for (const [k, v] of Object.entries(e.ext?.click_ids ?? {}))
     if (v !== undefined && (j.clickIds as Record<string, unknown>)[k] === undefined)
       (j.clickIds as Record<string, unknown>)[k] = v
-  if (e.user_data) j.userData = mergeUserData(j.userData, e.user_data)
+  if (e.user_data) mergeUserData(j, e.user_data, stamp)
   const order = e.properties?.transaction_id
   if (order && !j.orders.includes(order)) j.orders.push(order)
   if (e.currency_code && !j.currency) j.currency = e.currency_code.toUpperCase()
@@ -209,21 +211,30 @@ function applyCommon(j: CallJourney, e: EcapiEvent, region: string, money: boole
 /**
  * A call's person as its events report them: identifiers keep their first report (a later event never
  * overwrites a known email), consent follows the newest event that says anything about it (`gpp_string`,
- * `gpp_sid`, `mmt_only`, `ext.consent`), the person's latest choice. With the first report winning, an
- * opt-out sent with a disposition was forgotten and the next signal went out under the first event's
- * consent (a review reproduced it).
+ * `gpp_sid`, `mmt_only`, `ext.consent`), the person's latest choice. Newest by the event's own stamp (time,
+ * sequence), as money is, not by arrival: a grant arriving late after an opt-out must not undo it. With the
+ * first report winning, an opt-out sent with a disposition was forgotten, and with the last arrival winning,
+ * a delayed earlier grant restored PII (reviews reproduced both).
  */
-function mergeUserData(
-  known: EcapiEvent['user_data'] | undefined,
-  next: NonNullable<EcapiEvent['user_data']>,
-): NonNullable<EcapiEvent['user_data']> {
-  const merged = { ...next, ...(known ?? {}) }
-  for (const k of ['gpp_string', 'gpp_sid', 'mmt_only'] as const)
-    if (next[k] !== undefined) (merged as Record<string, unknown>)[k] = next[k]
+function mergeUserData(j: CallJourney, next: NonNullable<EcapiEvent['user_data']>, stamp: Stamp): void {
+  const known = j.userData
+  const merged: Record<string, unknown> = { ...next, ...(known ?? {}) }
+  const stamps = { ...(j.consentAt ?? {}) }
+  for (const k of CONSENT_FIELDS)
+    if (next[k] !== undefined && newer(stamp, stamps[k])) {
+      merged[k] = next[k]
+      stamps[k] = stamp
+    }
   const consent = (next.ext as { consent?: unknown } | undefined)?.consent
-  if (consent !== undefined) merged.ext = { ...(known?.ext ?? {}), ...(next.ext ?? {}), consent }
-  return merged
+  if (consent !== undefined && newer(stamp, stamps.consent)) {
+    merged.ext = { ...(known?.ext ?? {}), ...(next.ext ?? {}), consent }
+    stamps.consent = stamp
+  }
+  j.consentAt = stamps
+  j.userData = merged as NonNullable<EcapiEvent['user_data']>
 }
+
+const CONSENT_FIELDS = ['gpp_string', 'gpp_sid', 'mmt_only'] as const
 
 /**
  * Fold a telephony event (status and/or disposition) into the journey. Returns a new journey.
