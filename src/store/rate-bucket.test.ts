@@ -13,4 +13,9 @@ test('memory rate buckets: a burst of one second, then the rate; one bucket per 
   t += 10_000 // refill caps at one second's worth
   assert.equal(await take('a', 5, 100), 5)
   assert.equal(await take('b', 5, 1), 1, 'b has its own bucket')
+  // below one a second the bucket still holds a whole token (capped at 0.5 it never sent anything)
+  assert.equal(await take('slow', 0.5, 3), 1)
+  assert.equal(await take('slow', 0.5, 3), 0)
+  t += 2_000
+  assert.equal(await take('slow', 0.5, 3), 1)
 })

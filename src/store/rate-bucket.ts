@@ -31,12 +31,20 @@ export function takeTokens(
   return granted
 }
 
-/** A destination's `rate_per_s` bucket: a burst of one second's worth, refilled continuously. */
+/**
+ * How many tokens a destination's bucket holds: one second's worth, and at least one. Capped at the rate,
+ * a `rate_per_s` below 1 (a partner's 30 a minute) never held a whole token, and nothing was ever sent.
+ *
+ * @example rateBurst(0.5) // 1
+ */
+export const rateBurst = (ratePerS: number) => Math.max(1, ratePerS)
+
+/** A destination's `rate_per_s` bucket: a burst of one second's worth (at least one), refilled continuously. */
 export function memoryRateBuckets(now: () => number) {
   const buckets = new Map<string, Bucket>()
   return function takeRateTokens(destination: string, ratePerS: number, want: number): Promise<number> {
     return Promise.resolve(
-      takeTokens(buckets, destination, now(), { perSecond: ratePerS, burst: ratePerS }, want),
+      takeTokens(buckets, destination, now(), { perSecond: ratePerS, burst: rateBurst(ratePerS) }, want),
     )
   }
 }

@@ -60,4 +60,32 @@ describe('database clock', () => {
       clock.stop()
     }
   })
+
+  test('a node clock that steps between measurements is followed at once, on the monotonic clock', async () => {
+    let skew = 0
+    let mono = 0
+    const clock = createDbClock(
+      pool,
+      () => Date.now() + skew,
+      () => performance.now() + mono,
+    )
+    try {
+      await clock.sync()
+      const serverNow = async () =>
+        Number((await pool.query('SELECT extract(epoch FROM clock_timestamp()) * 1000 AS t')).rows[0].t)
+      // 45 s ahead (NTP, a resumed VM), no measurement since: node time still maps to the server's
+      skew = 45_000
+      const ahead = clock.toDb(Date.now() + skew) - (await serverNow())
+      assert.ok(Math.abs(ahead) < 1_000, `${ahead} ms off after a 45 s step`)
+      skew = -45_000
+      const behind = clock.toDb(Date.now() + skew) - (await serverNow())
+      assert.ok(Math.abs(behind) < 1_000, `${behind} ms off after a step back`)
+      // time that passed for both clocks is no step
+      skew = 0
+      mono = 0
+      assert.ok(Math.abs(clock.toDb(Date.now()) - (await serverNow())) < 1_000)
+    } finally {
+      clock.stop()
+    }
+  })
 })

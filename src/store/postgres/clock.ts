@@ -6,6 +6,11 @@
  * `lease_until` in server time. The engine keeps judging its own leases on its own clock, from before the
  * round trip that took them, so its view of a lease always ends before the server's.
  *
+ * Between measurements the node's wall clock may step (NTP, a resumed VM). The offset is carried forward on
+ * the monotonic clock, which never steps: a step of the wall clock since the last measurement is taken out
+ * at once. Carried only every 30 s, a node whose clock jumped 45 s ahead saw other nodes' live leases as
+ * expired and sent their deliveries beside them (a review reproduced it).
+ *
  * @example
  *   const clock = createDbClock(pool); await clock.sync(); clock.toDb(Date.now() + 30_000) // lease_until
  */
@@ -53,9 +58,20 @@ export function nextEstimate(current: OffsetEstimate | undefined, sample: Offset
   return !agree || sample.halfWidth <= current.halfWidth - 2 ? sample : current
 }
 
-export function createDbClock(pool: pg.Pool, nodeClock: () => number = Date.now): DbClock {
+export function createDbClock(
+  pool: pg.Pool,
+  nodeClock: () => number = Date.now,
+  monotonic: () => number = () => performance.now(),
+): DbClock {
   let estimate: OffsetEstimate | undefined
-  const offset = () => estimate?.offset ?? 0
+  // both clocks when the estimate was last confirmed: since then the wall clock should have moved as the
+  // monotonic one did, and any difference is a step to take out of the offset
+  let anchor: { node: number; mono: number } | undefined
+  const offset = () => {
+    if (!estimate || !anchor) return estimate?.offset ?? 0
+    const step = nodeClock() - anchor.node - (monotonic() - anchor.mono)
+    return estimate.offset - step
+  }
   const measure = async () => {
     const t0 = nodeClock()
     const [r] = await query<{ t: number }>(pool, 'SELECT extract(epoch FROM clock_timestamp()) * 1000 AS t')
@@ -67,6 +83,7 @@ export function createDbClock(pool: pg.Pool, nodeClock: () => number = Date.now)
     // a slow round trip (the first one also opens the connection: ~500 ms on a loaded machine) is measured
     // again at once, on the connection it left open
     if (first.halfWidth > 5) estimate = nextEstimate(estimate, await measure())
+    anchor = { node: nodeClock(), mono: monotonic() }
   }
   const timer = setInterval(() => sync().catch(() => undefined), RESYNC_MS)
   timer.unref?.()

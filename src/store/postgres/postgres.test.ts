@@ -163,6 +163,10 @@ describe('PostgreSQL store', () => {
     )
     // another destination has its own bucket
     assert.equal(await a.takeRateTokens(uid('rate'), 10, 4), 4)
+    // below one a second (a partner's 30 a minute) the bucket still holds a whole token: one now, none after
+    const slow = uid('rate')
+    assert.equal(await a.takeRateTokens(slow, 0.5, 3), 1)
+    assert.equal(await b.takeRateTokens(slow, 0.5, 3), 0)
   })
 
   test('attempts recorded at once (shared statements) each land under their own lease', async () => {
