@@ -19,7 +19,7 @@ import { sendTest } from './cli/send-test.ts'
 import { openExistingStore } from './cli/store.ts'
 import { readConfigFile } from './config/index.ts'
 import type { ResolvedConfig } from './config/load.ts'
-import { openStore } from './store/open.ts'
+import { openStore, printableStore } from './store/open.ts'
 import { backupSqlite } from './store/sqlite/backup.ts'
 
 const USAGE = `usage: closeloop <serve|check-config|migrate|replay|send-test|report|backup> [--config file] [args]`
@@ -56,7 +56,7 @@ async function main() {
       const enabled = (r: Record<string, { enabled: boolean; disabledReason?: string }>) =>
         Object.entries(r).map(([n, p]) => `${n}${p.enabled ? '' : ` (disabled: ${p.disabledReason})`}`)
       process.stdout.write(
-        `ok: ${configPath}\n  store: ${JSON.stringify(config.store ?? { sqlite: './data/closeloop.db' }).replace(/:\/\/[^@]*@/, '://***@')}\n  sources: ${enabled(config.sources).join(', ') || '(none)'}\n  destinations: ${enabled(config.destinations).join(', ') || '(none)'}\n  routes: ${config.routes.length}\n`,
+        `ok: ${configPath}\n  store: ${printableStore(config.store)}\n  sources: ${enabled(config.sources).join(', ') || '(none)'}\n  destinations: ${enabled(config.destinations).join(', ') || '(none)'}\n  routes: ${config.routes.length}\n`,
       )
       return
     }

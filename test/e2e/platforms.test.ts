@@ -145,7 +145,7 @@ destinations:
   net: { type: postback, url: "${receiver.url}/live?c={click_id}&p={payout}", allow_private: true }
   net-test: { type: postback, url: "${receiver.url}/live?c={click_id}", test_url: "${receiver.url}/test?c={click_id}", allow_private: true }
   hook: { type: webhook, url: "${receiver.url}/hook", secret: ${secret}, allow_private: true }
-  hook-test: { type: webhook, url: "${receiver.url}/hook", test_url: "${receiver.url}/hook-test", secret: ${secret}, allow_private: true }
+  hook-test: { type: webhook, url: "${receiver.url}/hook", test_url: "${receiver.url}/hook-test", secret: ${secret}, headers: { X-Crm-Token: crm-live-token-9f8e7d6c }, allow_private: true }
 `,
     )
     const sendTest = (destination: string) =>
@@ -174,12 +174,16 @@ destinations:
       }
       assert.equal(receiver.received.length, 0)
       await sendTest('net-test')
-      await sendTest('hook-test')
+      const hook = await sendTest('hook-test')
+      // a receiver's own token in headers is sent, and never printed or logged
+      assert.ok(!hook.stdout.includes('crm-live-token-9f8e7d6c'), hook.stdout)
+      assert.match(hook.stdout, /x-crm-token: \[redacted\]/i)
       assert.deepEqual(
         receiver.received.map((r) => r.url.split('?')[0]),
         ['/test', '/hook-test'],
       )
       assert.equal(JSON.parse(receiver.received[1].body).test, true)
+      assert.equal(receiver.received[1].headers['x-crm-token'], 'crm-live-token-9f8e7d6c')
     } finally {
       await receiver.close()
     }

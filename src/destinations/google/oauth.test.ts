@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { readConfig } from '../../config/index.ts'
 import { createHttpClient } from '../http.ts'
 import { type MockTokenServer, startMockTokenServer } from './mock-token-server.ts'
 import {
@@ -100,6 +101,33 @@ describe('google oauth', () => {
     const got = await createTokenProvider(creds, { scope: DATA_MANAGER_SCOPE }).get(ctx)
     assert.ok('token' in got && oauth.isValid(got.token))
     assert.equal(oauth.requests.at(-1)?.grantType, 'urn:ietf:params:oauth:grant-type:jwt-bearer')
+  })
+
+  test('credentials as base64 JSON load; a bad value or file is a config error that never quotes it', () => {
+    const sa = JSON.stringify({
+      type: 'service_account',
+      client_email: 'sa@proj.iam.gserviceaccount.com',
+      private_key: privatePem,
+    })
+    const b64 = Buffer.from(sa).toString('base64')
+    assert.equal(loadGoogleCredentials({ credentials: b64 }).kind, 'service_account')
+    const errors = (yaml: string) => readConfig(`destinations:\n  g: ${yaml}\n`, {}).errors
+    const secret = 'eyJ0eXBlIjoic2VydmljZV9hY2NvdW50Iiwic2VjcmV0IjoiZG8tbm90LXByaW50In0-not-base64-json'
+    const bad = errors(
+      `{ type: google_data_manager, operating_account_id: "123-456-7890", conversions: { "*": "1" }, credentials: "${secret}" }`,
+    )
+    assert.equal(bad.length, 1, bad.join('; '))
+    assert.match(bad[0], /^destinations\.g\.credentials: google credentials: `credentials` is (not|neither)/)
+    const missing = errors(
+      '{ type: google_data_manager, operating_account_id: "123-456-7890", conversions: { "*": "1" }, credentials: /nowhere/sa.json }',
+    )
+    assert.match(missing[0], /not JSON, base64 JSON or a readable file \(ENOENT\)$/)
+    assert.ok(!bad[0].includes(secret.slice(0, 20)), 'the value is never printed')
+    // a time zone Google Ads cannot format is refused at load, naming the field
+    const tz = errors(
+      `{ type: google_ads, customer_id: "123-456-7890", developer_token: d, conversions: { "*": "1" }, credentials: ${JSON.stringify(b64)}, time_zone: Mars/Base }`,
+    )
+    assert.deepEqual(tz, ['destinations.g.time_zone: unknown IANA time zone "Mars/Base"'])
   })
 
   test('a JWT signed with another key is refused and pauses the destination', async () => {

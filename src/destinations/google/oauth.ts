@@ -79,9 +79,7 @@ export function loadGoogleCredentials(config: CredentialConfig): GoogleCredentia
     throw new Error(
       'google credentials: set `credentials` (service account JSON) or client_id/client_secret/refresh_token',
     )
-  const text = config.credentials.trimStart().startsWith('{')
-    ? config.credentials
-    : readFileSync(config.credentials, 'utf8')
+  const text = credentialText(config.credentials)
   let json: Record<string, unknown>
   try {
     json = JSON.parse(text) as Record<string, unknown>
@@ -116,6 +114,41 @@ export function loadGoogleCredentials(config: CredentialConfig): GoogleCredentia
     }
   }
   throw new Error(`google credentials: unsupported credential type ${JSON.stringify(json.type)}`)
+}
+
+/**
+ * The credential JSON `credentials` holds: inline, base64 of it (as an environment variable often carries
+ * it), or a file path. Never quoted in an error: a failed read once printed the whole base64 credential.
+ */
+function credentialText(credentials: string): string {
+  if (credentials.trimStart().startsWith('{')) return credentials
+  const decoded = Buffer.from(credentials.trim(), 'base64').toString('utf8')
+  if (decoded.trimStart().startsWith('{')) return decoded
+  try {
+    return readFileSync(credentials, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable'
+    throw new Error(
+      `google credentials: \`credentials\` is not JSON, base64 JSON or a readable file (${code})`,
+    )
+  }
+}
+
+/**
+ * `loadGoogleCredentials` as a config check: what is wrong with the credential fields, naming them, never
+ * quoting a value. Run at load, so `check-config` catches what `serve` would fail on.
+ *
+ * @example googleCredentialProblems({ client_id: 'c' }) // ['client_id: google credentials: client_id, …']
+ */
+export function googleCredentialProblems(config: CredentialConfig): string[] {
+  try {
+    loadGoogleCredentials(config)
+    return []
+  } catch (err) {
+    const field =
+      config.client_id || config.client_secret || config.refresh_token ? 'client_id' : 'credentials'
+    return [`${field}: ${(err as Error).message}`]
+  }
 }
 
 const b64url = (data: string | Buffer) => Buffer.from(data).toString('base64url')

@@ -21,6 +21,7 @@
  */
 import { type Static, Type as T } from '@sinclair/typebox'
 import type { Outcome } from '../../model/signal.ts'
+import { validTimeZone } from '../../model/time-zone.ts'
 import type { DestinationContext, DestinationDefinition, DestinationJob } from '../contract.ts'
 import { digitsOnly, parseRpcError } from '../google/common.ts'
 import {
@@ -28,6 +29,7 @@ import {
   createTokenProvider,
   GOOGLE_CREDENTIAL_SECRETS,
   GoogleCredentialFields,
+  googleCredentialProblems,
   loadGoogleCredentials,
   type TokenProvider,
 } from '../google/oauth.ts'
@@ -118,6 +120,12 @@ export const googleAdsDestination: DestinationDefinition<typeof GoogleAdsConfig>
     timeoutMs: 30_000,
   },
   secrets: [...GOOGLE_CREDENTIAL_SECRETS, 'developer_token'],
+  check: (config) => [
+    ...googleCredentialProblems(config),
+    ...(config.time_zone && !validTimeZone(config.time_zone)
+      ? [`time_zone: unknown IANA time zone "${config.time_zone}"`]
+      : []),
+  ],
   create(_name, config) {
     const settings = adsSettings(config)
     const tokens: TokenProvider = createTokenProvider(loadGoogleCredentials(config), { scope: ADS_SCOPE })

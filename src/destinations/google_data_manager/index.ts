@@ -24,6 +24,7 @@ import {
   DATA_MANAGER_SCOPE,
   GOOGLE_CREDENTIAL_SECRETS,
   GoogleCredentialFields,
+  googleCredentialProblems,
   loadGoogleCredentials,
   type TokenProvider,
 } from '../google/oauth.ts'
@@ -223,6 +224,7 @@ export const googleDataManagerDestination: DestinationDefinition<typeof GoogleDa
     timeoutMs: 30_000,
   },
   secrets: GOOGLE_CREDENTIAL_SECRETS,
+  check: (config) => googleCredentialProblems(config),
   create(_name, config) {
     const settings = dmSettings(config)
     const tokens = createTokenProvider(loadGoogleCredentials(config), { scope: DATA_MANAGER_SCOPE })

@@ -21,6 +21,7 @@ const WebhookConfig = T.Object({
     T.String({ pattern: '^whsec_' }),
     T.Array(T.String({ pattern: '^whsec_' }), { minItems: 1 }),
   ]),
+  /** Extra request headers (a receiver's own token); their values are redacted in the attempt log. */
   headers: T.Optional(T.Record(T.String(), T.String())),
   include_pii: T.Optional(T.Boolean({ default: false })),
   /** Event type prefix in the body: `<prefix>.<signal>`. */
@@ -74,7 +75,9 @@ export const webhookDestination: DestinationDefinition<typeof WebhookConfig> = {
   secrets: ['secret'],
   check: (config) => whsecProblems(config.secret),
   create(_name, config) {
-    const secrets = Array.isArray(config.secret) ? config.secret : [config.secret]
+    const whsecs = Array.isArray(config.secret) ? config.secret : [config.secret]
+    // a receiver's own credentials travel in custom headers, as a postback network's do
+    const secrets = [...whsecs, ...Object.values(config.headers ?? {})]
     return {
       async send(jobs, ctx) {
         // a receiver cannot tell a test from a conversion: test mode goes to test_url or nowhere
@@ -100,7 +103,7 @@ export const webhookDestination: DestinationDefinition<typeof WebhookConfig> = {
               ...(config.headers ?? {}),
               'webhook-id': id,
               'webhook-timestamp': String(timestamp),
-              'webhook-signature': secrets.map((s) => signStandardWebhook(s, id, timestamp, body)).join(' '),
+              'webhook-signature': whsecs.map((s) => signStandardWebhook(s, id, timestamp, body)).join(' '),
             },
             body,
             timeoutMs: config.timeout_ms ?? 15_000,
