@@ -27,7 +27,7 @@ import {
   wakePayload,
 } from './ingest.ts'
 import { pendingMigrations, runMigrations } from './migrations.ts'
-import { createPool, type PoolOptions, query, tx, withClient } from './pool.ts'
+import { createPool, type PoolOptions, query, tx, withClient, withUntimedClient } from './pool.ts'
 import * as privacy from './privacy.ts'
 import { takeRateTokens } from './rate.ts'
 import * as read from './read.ts'
@@ -111,10 +111,7 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
 
   const store: PostgresStore = {
     kind: 'postgres',
-    migrate: () =>
-      withClient(pool, (c) => runMigrations(c)).catch((err) => {
-        throw classify(err)
-      }),
+    migrate: () => withUntimedClient(url, (c) => runMigrations(c)),
     pendingMigrations: () =>
       withClient(pool, (c) => pendingMigrations(c)).catch((err) => {
         throw classify(err)

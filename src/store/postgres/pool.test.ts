@@ -5,7 +5,10 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import pg from 'pg'
 import { createTestDatabase } from '../../../test/helpers/postgres.ts'
+import { openPostgresStore } from './index.ts'
+import { MIGRATION_LOCK } from './migrations.ts'
 import { createPool, longRead } from './pool.ts'
 
 test('a statement prepared on an empty table uses the index once the table has grown', async () => {
@@ -75,6 +78,27 @@ test('a long read cleans its parameters as every statement does: a NUL becomes U
     assert.deepEqual(rows, [{ v: 'a\uFFFDb', a: ['%x\uFFFD%'] }])
   } finally {
     await pool.end()
+    await db.drop()
+  }
+})
+
+test("migrations wait for another node's and are not cut by the pool's statement timeout", async () => {
+  const db = await createTestDatabase()
+  // a pool timeout of 300 ms, and another node holding the migration lock for a second
+  const store = await openPostgresStore(db.url, { statementTimeoutMs: 300 })
+  const other = new pg.Client({ connectionString: db.url })
+  await other.connect()
+  try {
+    await other.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK])
+    const t0 = Date.now()
+    const migrated = store.migrate()
+    setTimeout(() => void other.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK]), 1_000)
+    await migrated
+    assert.ok(Date.now() - t0 >= 900, 'it waited for the lock')
+    assert.deepEqual(await store.pendingMigrations(), [])
+  } finally {
+    await other.end()
+    await store.close()
     await db.drop()
   }
 })

@@ -159,6 +159,29 @@ export async function longRead<R extends object>(
 }
 
 /** Checks out a connection, destroying it afterwards if it broke (so the pool never hands it out again). */
+/**
+ * A connection of its own, without the pool's statement timeouts: migrations wait for another node's
+ * (the advisory lock) and may build an index over a large table. On the pool, a node starting while another
+ * migrated for over 5 s failed to start, and a 6 s `CREATE INDEX` could never be applied (a review
+ * reproduced both).
+ */
+export async function withUntimedClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: 2_000,
+    application_name: 'closeloop migrate',
+  })
+  client.on('error', () => undefined)
+  try {
+    await client.connect()
+    return await fn(client)
+  } catch (err) {
+    throw classify(err)
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+}
+
 export async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   let client: pg.PoolClient
   try {
