@@ -11,7 +11,7 @@
  */
 import { createHmac } from 'node:crypto'
 import { Type as T } from '@sinclair/typebox'
-import type { Outcome } from '../../model/signal.ts'
+import type { Outcome, Signal } from '../../model/signal.ts'
 import type { DestinationDefinition } from '../contract.ts'
 import { classifyHttp, testUrlMissing } from '../http.ts'
 import { macroValue, macroValues } from '../view.ts'
@@ -99,9 +99,21 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
       ...Object.values(config.headers ?? {}),
     ]
 
-    function statusFor(signalName: string, disposition: string | undefined): string | undefined {
+    /**
+     * The status a network expects: by signal name, then disposition. A correction is looked up as
+     * `correction:retract` / `correction:restate` first: a network rejects a retraction and adjusts a
+     * restatement, and one `correction` entry told it a changed amount was a rejection.
+     */
+    function statusFor(signal: Signal, disposition: string | undefined): string | undefined {
       const map = config.status_map ?? {}
-      return map[signalName] ?? (disposition ? map[disposition] : undefined) ?? disposition ?? signalName
+      const adjustment = signal.name === 'correction' ? signal.attrs.adjustment : undefined
+      return (
+        (typeof adjustment === 'string' ? map[`correction:${adjustment}`] : undefined) ??
+        map[signal.name] ??
+        (disposition ? map[disposition] : undefined) ??
+        disposition ??
+        signal.name
+      )
     }
 
     return {
@@ -112,7 +124,7 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
         const outcomes: Outcome[] = []
         for (const { signal, delivery } of jobs) {
           const values = macroValues(signal, { delivery_id: delivery.id })
-          values.status = statusFor(signal.name, values.disposition)
+          values.status = statusFor(signal, values.disposition)
           // every macro the templates use, with its value: the click ids among them are the match keys
           const resolved: Record<string, string | undefined> = {}
           const lookup = (n: string) => {
