@@ -114,6 +114,11 @@ export async function createApp(opts: AppOptions) {
     routes: config.routes,
     activeDestinations: new Set(engineDestinations.map((d) => d.name)),
     consentDefault: config.consent.default,
+    consentOptions: {
+      sensitiveData: config.consent.sensitive_data,
+      malformedGpp: config.consent.malformed_gpp,
+      tcfVendorIds: config.consent.tcf_vendor_ids,
+    },
     writeLegacyNames: config.callRules.writeLegacyNames,
   }
 

@@ -37,3 +37,44 @@ describe('config: environment variables', () => {
     assert.equal(enabled('true'), true)
   })
 })
+
+describe('config: consent options', () => {
+  test('sensitive_data, malformed_gpp and tcf_vendor_ids are settings, and reach the signals', async () => {
+    const { config, errors } = readConfig(
+      'consent: { default: granted, malformed_gpp: default, sensitive_data: restrict, tcf_vendor_ids: { meta: 123 } }\n',
+      {},
+    )
+    assert.ok(config, errors.join('; '))
+    assert.deepEqual(
+      [config.consent.malformed_gpp, config.consent.sensitive_data, config.consent.tcf_vendor_ids],
+      ['default', 'restrict', { meta: 123 }],
+    )
+    assert.match(
+      readConfig('consent: { malformed_gpp: maybe }\n', {}).errors.join(),
+      /consent\.malformed_gpp/,
+    )
+    // an unreadable GPP string: denied by default, the default policy with malformed_gpp: default
+    const { ecapiItem } = await import('../pipeline/ecapi.ts')
+    const pii = (malformedGpp: 'deny' | 'default') => {
+      const item = ecapiItem(
+        {
+          data_set_id: 'a',
+          id: 'e1',
+          timestamp: 1_700_000_000,
+          event_type: 'purchase',
+          user_data: { gpp_string: 'not-gpp' },
+        },
+        {
+          routes: [],
+          activeDestinations: new Set(),
+          consentDefault: 'granted',
+          consentOptions: { malformedGpp },
+        },
+      )
+      return item.derive({ eventId: 'evt_1', rawId: 'raw_1', facts: {}, now: 1_700_000_000_000 }).signals[0]
+        .signal.consent.pii
+    }
+    assert.equal(pii('deny'), false)
+    assert.equal(pii('default'), true)
+  })
+})

@@ -88,7 +88,22 @@ export const RouteConfig = T.Object(
 )
 
 export const ConsentConfig = T.Object(
-  { default: T.Union([T.Literal('granted'), T.Literal('denied')], { default: 'granted' }) },
+  {
+    default: T.Union([T.Literal('granted'), T.Literal('denied')], { default: 'granted' }),
+    /** US sensitive-data categories without consent: a reason only, or an opt-out (health verticals). */
+    sensitive_data: T.Union([T.Literal('record'), T.Literal('restrict')], { default: 'record' }),
+    /** An unreadable GPP string: no PII (fail closed), or the default policy. */
+    malformed_gpp: T.Union([T.Literal('deny'), T.Literal('default')], { default: 'deny' }),
+    /** TCF Global Vendor List ids per audience for the vendor-consent check (Google's is 755). */
+    tcf_vendor_ids: T.Object(
+      {
+        google: T.Optional(T.Integer({ minimum: 1 })),
+        meta: T.Optional(T.Integer({ minimum: 1 })),
+        partner: T.Optional(T.Integer({ minimum: 1 })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
   { additionalProperties: false, default: {} },
 )
 

@@ -129,8 +129,9 @@ export function consentByAudience(
 export function signalConsent(
   e: EcapiEvent,
   policy: ConsentPolicy,
+  options?: Omit<ConsentOptions, 'audience'>,
 ): { consent: ConsentDecision; consentFor: Record<ConsentAudience, ConsentExplanation> } {
-  const consentFor = consentByAudience(e, policy)
+  const consentFor = consentByAudience(e, policy, options)
   const { pii, adUserData, adPersonalization, ldu, mmtOnly } = strictest(
     CONSENT_AUDIENCES.map((a) => consentFor[a]),
   )

@@ -2,7 +2,7 @@
  * The ECAPI ingest stage: an accepted event → one signal named after its event_type (call rules add more
  * in `rules/`), routed to its destinations. Pure: the store runs `derive` inside its transaction.
  */
-import { signalConsent } from '../identity/consent.ts'
+import { type ConsentOptions, signalConsent } from '../identity/consent.ts'
 import type { EcapiEvent } from '../model/ecapi.ts'
 import type { IngestItem } from '../store/types.ts'
 import { leadKey, leadPhone, legacyLeadKey, type VisitorFacts, visitorKey } from './attribution/index.ts'
@@ -19,6 +19,8 @@ export interface PipelineConfig {
   /** Destinations that exist and are enabled; routes to others create nothing. */
   activeDestinations: ReadonlySet<string>
   consentDefault: 'granted' | 'denied'
+  /** `consent.sensitive_data`, `malformed_gpp`, `tcf_vendor_ids` (docs/consent.md); absent = their defaults. */
+  consentOptions?: Omit<ConsentOptions, 'audience'>
   /** `calls.write_legacy_names`: a form's phone is also written under the key an earlier build reads. */
   writeLegacyNames?: boolean
 }
@@ -54,7 +56,7 @@ export function ecapiItem(event: EcapiEvent, cfg: PipelineConfig): IngestItem {
         name: ecapiSignalName(event),
         eventId,
         event,
-        ...signalConsent(event, cfg.consentDefault),
+        ...signalConsent(event, cfg.consentDefault, cfg.consentOptions),
         causes: [rawId],
         now,
       })

@@ -466,7 +466,7 @@ export function reconcile(j: CallJourney, ev: Evaluation, ctx: ReconcileContext)
   const { rules, pipeline } = ctx
   const nowS = Math.floor(ctx.now / 1000)
   const snapshot = snapshotEvent(j, ev, ctx.event, nowS)
-  const { consent, consentFor } = signalConsent(snapshot, pipeline.consentDefault)
+  const { consent, consentFor } = signalConsent(snapshot, pipeline.consentDefault, pipeline.consentOptions)
   const spam = ev.holdbacks.some((h) => h.startsWith('spam:'))
   const out: Reconciled = { signals: [], timers: [], cancelTimers: [], holdbacks: [] }
   const withheldNow = new Set<string>()
