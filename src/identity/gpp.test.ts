@@ -312,6 +312,20 @@ describe('malformed strings never throw and always say why', () => {
     })
   }
 
+  test('a blank section gpp_sid does not name is ignored, like any other section it does not name', () => {
+    // usnat (7) applies and grants; usca (8) is blank: read alone it fails, beside gpp_sid [7] it is ignored
+    const usnat = gpp({ usnat: { SaleOptOutNotice: 1, SaleOptOut: 2 } })
+    const both = gpp({ usnat: { SaleOptOutNotice: 1, SaleOptOut: 2 }, usca: { SaleOptOutNotice: 1 } })
+    const blankUsca = `${both.split('~')[0]}~${usnat.split('~')[1]}~`
+    const read = readGpp(blankUsca, [7])
+    assert.deepEqual(read.errors, [])
+    assert.deepEqual(
+      read.applicable.map((s) => s.sid),
+      [7],
+    )
+    assert.match(readGpp(blankUsca).errors.join(), /usca \(8\): the section is blank/)
+  })
+
   test('every truncation of valid strings, and 2,000 random ones: no throw, errors or sections', () => {
     const strings = [
       valid,

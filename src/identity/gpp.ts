@@ -135,7 +135,8 @@ export function readGpp(gppString: string, gppSid?: readonly number[]): GppReadi
       out.notes.push(`gpp ${name} (${sid}): present, not in gpp_sid, ignored`)
       continue
     }
-    const section = decodeSection(sid, encoded)
+    // a blank section counts only where it applies: one gpp_sid does not name is ignored, broken or not
+    const section = encoded.trim() === '' ? 'the section is blank' : decodeSection(sid, encoded)
     if (typeof section === 'string') out.errors.push(`gpp ${name} (${sid}): ${section}`)
     else out.applicable.push(section)
   }
@@ -156,7 +157,6 @@ function splitGpp(s: string): { sid: number; encoded: string }[] | string {
     return 'gpp: the header carries no section id list'
   if (ids.length !== encoded.length)
     return `gpp: the header lists ${ids.length} section(s) but the string carries ${encoded.length}`
-  if (encoded.some((p) => p.trim() === '')) return 'gpp: a section is blank'
   return ids.map((sid: number, i) => ({ sid, encoded: encoded[i] }))
 }
 
