@@ -28,6 +28,8 @@ export interface DbClock {
 }
 
 const RESYNC_MS = 30_000
+/** A wall-clock move this large between measurements is a step (leases are a minute; the engine's margin 2 s). */
+const STEP_MS = 250
 
 /** Server time − node time, known to within `halfWidth` ms either way. */
 export interface OffsetEstimate {
@@ -70,7 +72,9 @@ export function createDbClock(
   const offset = () => {
     if (!estimate || !anchor) return estimate?.offset ?? 0
     const step = nodeClock() - anchor.node - (monotonic() - anchor.mono)
-    return estimate.offset - step
+    // the two clocks read a fraction of a millisecond apart and drift by a few ms in 30 s: only a step
+    // counts. Following the jitter moved lease ends by a millisecond between two reads of one lease
+    return Math.abs(step) < STEP_MS ? estimate.offset : estimate.offset - step
   }
   const measure = async () => {
     const t0 = nodeClock()
