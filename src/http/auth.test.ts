@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { describe, test } from 'node:test'
+import type { FastifyRequest } from 'fastify'
 import {
+  requireApiKey,
   storableForm,
   storableHeaders,
   storableJson,
@@ -45,6 +47,14 @@ describe('what a raw input keeps of a request', () => {
     assert.equal(storableForm('call_id=CA1&Token=cc-secret'), 'call_id=CA1&Token=[redacted]')
     assert.equal(storableForm('token=cc-secret'), 'token=[redacted]')
     assert.equal(storableForm('call_id=CA1&page_token=x&mytoken=y'), 'call_id=CA1&page_token=x&mytoken=y')
+  })
+
+  test('the Bearer scheme is read in any case; a wrong key is still refused', () => {
+    const req = (authorization: string) => ({ headers: { authorization } }) as unknown as FastifyRequest
+    for (const scheme of ['Bearer', 'bearer', 'BEARER'])
+      requireApiKey(req(`${scheme} key-0123456789`), ['key-0123456789'])
+    assert.throws(() => requireApiKey(req('bearer other-key-000'), ['key-0123456789']), /invalid API key/)
+    assert.throws(() => requireApiKey(req('Basic a2V5'), ['key-0123456789']), /missing API key/)
   })
 
   test('a token member of a JSON body is redacted, escapes and spacing included; look-alikes stay', () => {

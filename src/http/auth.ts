@@ -32,8 +32,9 @@ export function matchesAny(candidate: string, keys: readonly string[]): boolean 
 /** `Authorization: Bearer <key>` (or `X-Api-Key`) against the configured API keys. */
 export function requireApiKey(req: FastifyRequest, keys: readonly string[]): void {
   const header = req.headers.authorization
-  const candidate = header?.startsWith('Bearer ')
-    ? header.slice(7).trim()
+  // the scheme is case-insensitive (RFC 9110 §11.1): `bearer <key>` is the same credential
+  const candidate = /^bearer /i.test(header ?? '')
+    ? (header as string).slice(7).trim()
     : typeof req.headers['x-api-key'] === 'string'
       ? req.headers['x-api-key']
       : undefined

@@ -25,7 +25,6 @@ export const ERRORS = {
   E_BATCH_TOO_LARGE: { status: 413, message: 'too many events in one request' },
   E_EVENT_INVALID: { status: 400, message: 'event is invalid' },
   E_INPUT_INVALID: { status: 400, message: 'input is invalid' },
-  E_CONFLICT: { status: 409, message: 'conflict' },
   E_RATE_LIMITED: { status: 429, message: 'rate limited' },
   E_UNAVAILABLE: { status: 503, message: 'temporarily unavailable, retry' },
   E_INTERNAL: { status: 500, message: 'internal error' },
