@@ -182,7 +182,11 @@ export async function createApp(opts: AppOptions) {
           raw,
           items: observed,
           result,
-          lease: { token: engine.leaseToken(), untilMs: t + leaseMs, destinations: engine.available() },
+          lease: {
+            token: engine.leaseToken(),
+            untilMs: t + leaseMs,
+            destinations: engine.available(items.length),
+          },
         },
         t,
       )

@@ -353,6 +353,9 @@ describe('delivery engine', () => {
     const engine = engineFor(d)
     engine.start()
     assert.ok(engine.available().has('full'))
+    // a request of 101 items cannot be leased whole to an empty lane of 100 (+1 in flight), 100 can
+    assert.equal(engine.available(102).has('full'), false)
+    assert.ok(engine.available(100).has('full'))
     // one in flight (held at the gate) and the lane's minimum queue of 100 behind it
     engine.enqueue(await leased('full', 101, 'node-a', Date.now() + 30_000))
     assert.equal(engine.available().has('full'), false, 'no room: ingest leaves new deliveries pending')

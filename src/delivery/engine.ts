@@ -645,14 +645,15 @@ export function createEngine(opts: EngineOptions) {
       for (const lane of lanes.values()) await releaseQueued(lane)
     },
     /**
-     * Destinations that would send right now and have room: the hot path leases deliveries only for these;
-     * the rest stay pending for any node's sweep.
+     * Destinations that would send right now and have room for `need` more jobs (a request's items): the
+     * hot path leases deliveries only for these; the rest stay pending for any node's sweep. Room for one
+     * leased a whole batch of 100 to a full lane, which then held them while idle nodes could not.
      */
-    available(): Set<string> {
+    available(need = 1): Set<string> {
       const t = now()
       const out = new Set<string>()
       for (const lane of lanes.values())
-        if (admits(lane.health, t, opts.breaker) === 'send' && room(lane) > 0) out.add(lane.d.name)
+        if (admits(lane.health, t, opts.breaker) === 'send' && room(lane) >= need) out.add(lane.d.name)
       return out
     },
     /** Load persisted health (a pause survives a restart). */
