@@ -36,6 +36,7 @@ function signal(o: SignalOverrides = {}): Signal {
     event_type: 'contact',
     user_data: {
       email_address: 'Jane.Doe@Gmail.com',
+      customer_identifier: 'cust-1',
       address: {
         first_name: 'Jane',
         last_name: 'Doe',
@@ -91,9 +92,11 @@ describe('ga4 payload', () => {
   test('consented: Google-normalized user_data (gmail dots dropped, + kept), consent, params', () => {
     const built = buildGa4Hit(signal({ name: 'disposition:Sale', value: 120, currency: 'usd' }), {
       nowMs: Date.now(),
+      sendUserId: true,
     })
     assert.ok(built.ok)
     const { identity, event } = built.hit
+    assert.equal(identity.user_id, 'cust-1')
     assert.deepEqual(identity.user_data, {
       sha256_email_address: [sha256Hex('janedoe@gmail.com')],
       sha256_phone_number: [sha256Hex('+12125550000')],
@@ -128,13 +131,14 @@ describe('ga4 payload', () => {
       signal({
         event: {
           user_data: {
+            customer_identifier: 'cust-1',
             email_address: many('a@b.co').map((e, i) => `${i}${e}`),
             phone_numbers: ['+12125550001', '+12125550002', '+12125550003', '+12125550004'],
             address: many('Town').map((city) => ({ city, country_code: 'US' })),
           },
         },
       }),
-      { nowMs: Date.now() },
+      { nowMs: Date.now(), sendUserId: true },
     )
     assert.ok(built.ok)
     const ud = built.hit.identity.user_data
@@ -181,7 +185,15 @@ describe('ga4 payload', () => {
       'user_id',
     ])
     // the client id derived from the call matches no GA4 user: not a match key
-    assert.deepEqual(matchKeysOf(hit(signal())), ['address', 'sha256_email_address', 'sha256_phone_number'])
+    assert.deepEqual(matchKeysOf(hit(signal(), true)), [
+      'address',
+      'sha256_email_address',
+      'sha256_phone_number',
+      'user_id',
+    ])
+    // no user_id (send_user_id off): GA4 ignores user_data without one, so none is sent or counted
+    assert.deepEqual(matchKeysOf(hit(signal())), [])
+    assert.equal(hit(signal()).identity.user_data, undefined)
   })
 
   test('match keys: without PII consent only the captured client id; nothing matchable → []', () => {
@@ -199,9 +211,23 @@ describe('ga4 payload', () => {
     assert.deepEqual(matchKeysOf(b.hit), [])
   })
 
-  test('permanent before sending: older than 72 h, value without currency, reserved name', () => {
-    const old = buildGa4Hit(signal({ occurredAt: nowS() - 73 * 3600 }), { nowMs: Date.now() })
+  test('permanent before sending: derived over 72 h ago, value without currency, reserved name', () => {
+    // a sale closed 5 days ago, reported now: dated when closeloop derived it, so GA4 still takes it
+    const derivedAt = Date.now() - 1_000
+    const late = buildGa4Hit(signal({ occurredAt: nowS() - 120 * 3600, createdAt: derivedAt }), {
+      nowMs: Date.now(),
+    })
+    assert.ok(late.ok)
+    assert.equal(late.hit.timestampMicros, Math.floor(derivedAt / 1000) * 1_000_000)
+    // derived over 72 h ago too (a retry days later): GA4 cannot take it any more
+    const old = buildGa4Hit(
+      signal({ occurredAt: nowS() - 80 * 3600, createdAt: (nowS() - 73 * 3600) * 1000 }),
+      { nowMs: Date.now() },
+    )
     assert.ok(!old.ok && old.code === 'GA4_EVENT_TOO_OLD')
+    // ad_impression may be sent since 2023; the subscription names are GA4's own
+    assert.ok(validEventName('ad_impression'))
+    assert.ok(!validEventName('app_store_subscription_renew'))
     const noCur = buildGa4Hit(signal({ value: 5 }), { nowMs: Date.now() })
     assert.ok(!noCur.ok && noCur.code === 'GA4_CURRENCY_MISSING')
     const reserved = buildGa4Hit(signal(), { nowMs: Date.now(), events: { call_connected: 'session_start' } })
@@ -309,11 +335,11 @@ describe('ga4 against the Measurement Protocol mock', () => {
       }),
       signal({ id: 'unmapped', name: 'follow_up' }),
     ]
-    const out = await destination().send(batch.map(job), ctx())
+    const out = await destination({ send_user_id: true }).send(batch.map(job), ctx())
     assert.deepEqual(
       out.map((o) => [o.kind, o.matchKeys]),
       [
-        ['delivered', ['address', 'sha256_email_address', 'sha256_phone_number']],
+        ['delivered', ['address', 'sha256_email_address', 'sha256_phone_number', 'user_id']],
         ['delivered', ['client_id']],
         ['permanent', undefined],
       ],

@@ -206,6 +206,9 @@ function validate(
         msg(`consent.${k}`, 'VALUE_INVALID', 'Consent values must be GRANTED or DENIED.')
   }
   if (b.user_data !== undefined) checkUserData(b.user_data, msg)
+  // uid-data guide: "The user_id parameter must be present whenever user_data is provided"
+  if (b.user_data !== undefined && b.user_id === undefined)
+    msg('user_data', 'VALUE_REQUIRED', 'user_id is required when user_data is provided.')
   const events = b.events
   if (!Array.isArray(events) || events.length === 0) {
     msg('events', 'VALUE_REQUIRED', 'At least one event is required.')

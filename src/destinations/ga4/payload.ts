@@ -8,15 +8,8 @@
  *   if (built.ok) requests.add(built.hit) // group by built.hit.key, ≤ 25 events per request
  */
 import { createHash } from 'node:crypto'
-import {
-  googleEmailHash,
-  googleFamilyNameHash,
-  googleGivenNameHash,
-  googlePhoneHash,
-  googleRegionCode,
-  googleStreetHash,
-} from '../../identity/google.ts'
-import { isSha256 } from '../../identity/hash.ts'
+import { googleEmailHash, googlePhoneHash, googleRegionCode } from '../../identity/google.ts'
+import { isSha256, sha256Hex } from '../../identity/hash.ts'
 import type { Address, UserData } from '../../model/ecapi.ts'
 import type { ConsentState } from '../../model/identity.ts'
 import type { Signal } from '../../model/signal.ts'
@@ -42,7 +35,6 @@ export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set([
   'ad_activity',
   'ad_click',
   'ad_exposure',
-  'ad_impression',
   'ad_query',
   'ad_reward',
   'adunit_exposure',
@@ -51,6 +43,9 @@ export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set([
   'app_install',
   'app_remove',
   'app_store_refund',
+  'app_store_subscription_cancel',
+  'app_store_subscription_convert',
+  'app_store_subscription_renew',
   'app_update',
   'app_upgrade',
   'dynamic_link_app_open',
@@ -220,7 +215,24 @@ function plainPostal(raw: string | undefined): string | undefined {
 }
 
 /**
- * One address for GA4: names and street hashed the Google way, the rest in the clear.
+ * GA4's own address rules (uid-data guide), not the Ads API's: a name loses its digits and symbols, a street
+ * its symbols; lowercased and trimmed. The Ads rules kept `ct.` and `#2` in a street and digits in a name, so
+ * the hashes matched nothing in GA4 (a review found it). An already-hashed value passes through.
+ *
+ * @example ga4NameHash(' Jane2 ') === sha256Hex('jane')
+ */
+function ga4Hash(raw: string | undefined, keep: RegExp): string | undefined {
+  const s = raw?.trim()
+  if (!s) return undefined
+  if (isSha256(s)) return s.toLowerCase()
+  const n = s.toLowerCase().replace(keep, '').replace(/\s+/g, ' ').trim()
+  return n === '' ? undefined : sha256Hex(n)
+}
+const ga4NameHash = (raw: string | undefined) => ga4Hash(raw, /[^\p{L}\s]/gu)
+const ga4StreetHash = (raw: string | undefined) => ga4Hash(raw, /[^\p{L}\p{N}\s]/gu)
+
+/**
+ * One address for GA4: names and street hashed GA4's way, the rest in the clear.
  *
  * @example ga4Address({ first_name: 'Jane', city: 'New York', country_code: 'US' })
  *   // { sha256_first_name: sha('jane'), city: 'new york', country: 'US' }
@@ -230,9 +242,9 @@ export function ga4Address(a: Address): Ga4Address | undefined {
   const put = <K extends keyof Ga4Address>(k: K, v: string | undefined) => {
     if (v) out[k] = v
   }
-  put('sha256_first_name', googleGivenNameHash(a.first_name))
-  put('sha256_last_name', googleFamilyNameHash(a.last_name))
-  put('sha256_street', googleStreetHash(a.street))
+  put('sha256_first_name', ga4NameHash(a.first_name))
+  put('sha256_last_name', ga4NameHash(a.last_name))
+  put('sha256_street', ga4StreetHash(a.street))
   put('city', plainPlace(a.city))
   put('region', plainPlace(a.state))
   put('postal_code', plainPostal(a.postal_code))
@@ -379,7 +391,9 @@ export function buildGa4Hit(signal: Signal, opts: BuildOptions): BuildResult {
   const customerId = signal.event.user_data?.customer_identifier
   if (opts.sendUserId && signal.consent.pii && customerId && !isSha256(customerId))
     identity.user_id = customerId.trim().slice(0, 256)
-  const userData = buildGa4UserData(signal, opts.phoneRegion)
+  // GA4 ignores user_data without a user_id ("must be present whenever user_data is provided"): sent
+  // alone, it matched nothing while the match keys counted it
+  const userData = identity.user_id ? buildGa4UserData(signal, opts.phoneRegion) : undefined
   if (userData) identity.user_data = userData
   const consent = ga4Consent(signal.consent.adUserData, signal.consent.adPersonalization)
   if (consent) identity.consent = consent
@@ -388,7 +402,7 @@ export function buildGa4Hit(signal: Signal, opts: BuildOptions): BuildResult {
     key: JSON.stringify(identity),
     identity,
     clientIdCaptured: capturedClientId(signal) !== undefined,
-    timestampMicros: Math.trunc(signal.occurredAt) * 1_000_000,
+    timestampMicros: Math.trunc(ga4Time(signal, opts.nowMs)) * 1_000_000,
     event: { name, params },
   }
   const invalid = validateGa4Hit(hit, opts.nowMs)
@@ -407,6 +421,17 @@ export function matchKeysOf(hit: Pick<Ga4Hit, 'identity' | 'clientIdCaptured'>):
   const { client_id, user_id, user_data } = hit.identity
   const keys = presentKeys({ client_id: hit.clientIdCaptured ? client_id : undefined, user_id })
   return [...keys, ...presentKeys(user_data ?? {})].sort()
+}
+
+/**
+ * The event's time for GA4: when it happened, unless that is past GA4's 72 h of backdating, then when
+ * closeloop derived it. A CRM outcome reported days after the sale was dead-lettered as too old; dated
+ * at its derivation it still counts (GA4 reports it on the day received), as ga4.md says.
+ */
+function ga4Time(signal: Pick<Signal, 'occurredAt' | 'createdAt'>, nowMs: number): number {
+  const nowS = nowMs / 1000
+  if (nowS - signal.occurredAt <= GA4_MAX_AGE_S) return signal.occurredAt
+  return Math.floor(signal.createdAt / 1000)
 }
 
 /**

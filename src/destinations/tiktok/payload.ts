@@ -127,8 +127,12 @@ export function normalizeTikTokPhone(raw: string, defaultRegion = 'US'): string 
   }
 }
 
-/** external_id: trim, lowercase, hashed (an advertiser id must hash the same on pixel and server). */
-export const normalizeTikTokExternalId = (raw: string): string => raw.trim().toLowerCase()
+/**
+ * external_id: trimmed, case kept, hashed: an advertiser id must hash the same on pixel and server, and
+ * TikTok's own server-side template hashes it without lowercasing (`hash(external_id, false)`), so a
+ * lowercased `CRM-AbC123` matched nothing it sent.
+ */
+export const normalizeTikTokExternalId = (raw: string): string => raw.trim()
 
 /**
  * TikTok `user` for a signal. Email, phone, external id and IP only when `consent.pii`; `ttclid`, `ttp` and

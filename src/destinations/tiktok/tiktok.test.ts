@@ -62,12 +62,21 @@ describe('tiktok payload and error table', () => {
     assert.deepEqual(built.event.user, {
       email: sha256Hex('jane.doe@example.com'),
       phone: sha256Hex('+12125550000'),
-      external_id: sha256Hex('cust-9'),
+      external_id: sha256Hex('CUST-9'),
       ip: '203.0.113.7',
       ttclid: 'E.C.P.ttclid-1',
       user_agent: 'Mozilla/5.0',
     })
     assert.equal(built.event.event_id, 'sig-1')
+    // an advertiser id keeps its case, as TikTok's own server-side template hashes it
+    const mixed = buildTikTokEvent(
+      signal({ event: { user_data: { customer_identifier: ' CRM-AbC123 ' } } }),
+      {
+        nowMs: Date.now(),
+      },
+    )
+    assert.ok(mixed.ok)
+    assert.equal(mixed.event.user.external_id, sha256Hex('CRM-AbC123'))
     assert.equal(normalizeTikTokPhone('020 7946 0958', 'GB'), '+442079460958')
   })
 
