@@ -39,7 +39,13 @@ export const TAG_JS = `(function () {
       el.setAttribute('data-closeloop-swapped', number);
     }
   }
-  var body = { visitor_id: vid(), url: location.href, referrer: document.referrer || undefined, campaign: campaign || undefined, key: key };
+  // the platforms' own browser ids, when their tags set them on this site: Meta's _fbp, GA's _ga, TikTok's _ttp
+  function cookie(name) {
+    var m = document.cookie.match(new RegExp('(?:^|; )' + name + '=([^;]{1,256})'));
+    return m ? decodeURIComponent(m[1]) : undefined;
+  }
+  var body = { visitor_id: vid(), url: location.href, referrer: document.referrer || undefined, campaign: campaign || undefined, key: key,
+    fbp: cookie('_fbp'), ga_client_id: cookie('_ga'), ttp: cookie('_ttp') };
   fetch(base + '/v1/clicks', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(body), credentials: 'omit', keepalive: true })
     .then(function (r) { return r.ok ? r.json() : null; })
     .then(function (res) {

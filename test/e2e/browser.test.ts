@@ -35,6 +35,9 @@ const SLOW_POOL = ['+18005550133']
 const GCLID = 'Cj0KCQjw8--2BhCHARIsAF_w1gxMk7f9Z3y1QH4nCV2r5Kx8yqA0bL6Uo3mXz2VqgY9e8Hn7tR1sD3EaAvYmEALw_wcB'
 const GCLID_2 = 'EAIaIQobChMI4v7k1Z2zhgMVQ5JQBh3xYw9aEAAYASAAEgJ7kPD_BwE'
 const FBCLID = 'IwZXh0bgNhZW0CMTAAAR2jT9kq7fVb3xLm4NpQ_aem_AbCdEfGhIjKlMnOpQrStUvWxYz0123'
+const FBP = 'fb.1.1764979200000.1234567890'
+const GA_COOKIE = 'GA1.1.1234567890.1764979200'
+const TTP = '2Nn1qW9HkJ3o-xYz_4.tt.1'
 
 interface TagState {
   visitor: string
@@ -65,7 +68,13 @@ interface MetaEvent {
   event_name: string
   action_source: string
   event_source_url?: string
-  user_data: { fbc?: string; client_user_agent?: string; client_ip_address?: string; ph?: string[] }
+  user_data: {
+    fbc?: string
+    fbp?: string
+    client_user_agent?: string
+    client_ip_address?: string
+    ph?: string[]
+  }
 }
 interface GoogleEvent {
   eventSource: string
@@ -139,12 +148,17 @@ routes:
   async function visit(
     pathAndQuery: string,
     userAgent: string | null = DESKTOP_CHROME_UA,
+    cookies: Record<string, string> = {},
   ): Promise<{ page: Page; tag: TagState; phone: PhoneLink }> {
     const context = await browser.newContext({
       ...(userAgent ? { userAgent } : {}),
       viewport: { width: 900, height: 420 },
     })
     contexts.push(context)
+    // cookies the platforms' own tags would have set on the landing site
+    await context.addCookies(
+      Object.entries(cookies).map(([name, value]) => ({ name, value, url: landing.origin })),
+    )
     const page = await context.newPage()
     await page.goto(`${landing.origin}${pathAndQuery}`)
     await page.waitForFunction(() => (window as { closeloop?: unknown }).closeloop !== undefined, undefined, {
@@ -201,7 +215,15 @@ routes:
 
   test('an ad click in chromium swaps the number; a call to it reaches Meta and Google with the click ids', async () => {
     const clickedFrom = Date.now()
-    const first = await visit(`/?gclid=${GCLID}&fbclid=${FBCLID}&utm_source=google&utm_medium=cpc`)
+    const first = await visit(
+      `/?gclid=${GCLID}&fbclid=${FBCLID}&utm_source=google&utm_medium=cpc`,
+      undefined,
+      {
+        _fbp: FBP,
+        _ga: GA_COOKIE,
+        _ttp: TTP,
+      },
+    )
     const clickedTo = Date.now()
 
     // the tag's answer: a pool number, shown and dialable in place of the printed one
@@ -241,6 +263,10 @@ routes:
     assert.equal(call.signal.attrs?.attribution, 'dni')
     assert.equal(clicks?.gclid, GCLID)
     assert.equal(clicks?.fbclid, FBCLID)
+    // the platforms' own browser ids went with the visit to the call: GA4's client id, TikTok's ttp, Meta's fbp
+    const browserIds = clicks as Record<string, unknown> | undefined
+    assert.deepEqual([browserIds?.ga_client_id, browserIds?.ttp, browserIds?.fbp], [GA_COOKIE, TTP, FBP])
+    assert.equal(call.meta.user_data.fbp, FBP)
 
     // Meta: fbc built from the fbclid at the time of the click (ms), not of the call
     const fbc = /^fb\.1\.(\d{13})\.(.+)$/.exec(call.meta.user_data.fbc ?? '')

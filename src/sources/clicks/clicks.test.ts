@@ -58,3 +58,34 @@ describe('click data set', () => {
     assert.match(read({ data_set_id: 'acme' }).dedupKey, /^click:acme:/)
   })
 })
+
+describe('browser ids', () => {
+  const ids = (body: Record<string, unknown>) =>
+    readClick(
+      { visitor_id: 'v_123456789', url: 'https://lp.example/?gclid=Cj0KCQiAexample_gclid_1', ...body },
+      { ip: '203.0.113.7', userAgent: UA, now: T, dataSetId: 'acme' },
+    ).event.ext?.click_ids as Record<string, unknown>
+
+  it("keep the platforms' own cookies (_ga, _ttp, _fbp) for the call the visit leads to", () => {
+    const got = ids({
+      ga_client_id: 'GA1.1.1234567890.1764979200',
+      ttp: '2Nn1qW9HkJ3o-xYz_4.tt.1',
+      fbp: 'fb.1.1764979200000.1234567890',
+    })
+    assert.deepEqual(
+      [got.ga_client_id, got.ttp, got.fbp, got.gclid],
+      [
+        'GA1.1.1234567890.1764979200',
+        '2Nn1qW9HkJ3o-xYz_4.tt.1',
+        'fb.1.1764979200000.1234567890',
+        'Cj0KCQiAexample_gclid_1',
+      ],
+    )
+  })
+
+  it('of an odd shape are left out; the click is still taken', () => {
+    const got = ids({ ga_client_id: 'GA1.1.<script>', ttp: 'x', fbp: 'fb.1.nope' })
+    assert.deepEqual([got.ga_client_id, got.ttp, got.fbp], [undefined, undefined, undefined])
+    assert.equal(got.gclid, 'Cj0KCQiAexample_gclid_1')
+  })
+})

@@ -32,6 +32,9 @@ export const ClickInput = T.Object(
     fbp: T.Optional(Id),
     ttclid: T.Optional(Id),
     msclkid: T.Optional(Id),
+    /** Browser ids the platforms' own tags set: GA's `_ga` cookie (or its client id) and TikTok's `_ttp`. */
+    ga_client_id: T.Optional(Id),
+    ttp: T.Optional(Id),
     /** Server-to-server callers pass what the browser sent them; the tag's own request supplies these itself. */
     ip: T.Optional(T.String({ format: 'ip' })),
     user_agent: T.Optional(T.String({ maxLength: 2048 })),
@@ -50,11 +53,22 @@ const CLICK_ID_SHAPES: Record<string, RegExp> = {
   gbraid: /^[A-Za-z0-9_-]{10,512}$/,
   wbraid: /^[A-Za-z0-9_-]{10,512}$/,
   fbclid: /^[A-Za-z0-9_-]{10,512}$/,
-  fbp: /^fb\.[0-9]\.[0-9]{10,13}\.[0-9]{1,20}$/,
   ttclid: /^[A-Za-z0-9_.-]{10,512}$/,
   msclkid: /^[0-9a-f]{32}$/i,
 }
-const CLICK_KEYS = ['gclid', 'gbraid', 'wbraid', 'fbclid', 'fbp', 'ttclid', 'msclkid'] as const
+const CLICK_KEYS = ['gclid', 'gbraid', 'wbraid', 'fbclid', 'ttclid', 'msclkid'] as const
+/**
+ * Browser ids the tag reads from the platforms' own first-party cookies, carried to the call so GA4 credits
+ * the visit's `client_id` and TikTok gets `ttp` (the destinations read them from `ext.click_ids`; nothing
+ * captured them, so a joined call always went to GA4 under a made-up client id).
+ */
+const BROWSER_ID_SHAPES: Record<string, RegExp> = {
+  // Meta's `_fbp` cookie
+  fbp: /^fb\.[0-9]\.[0-9]{10,13}\.[0-9]{1,20}$/,
+  // the `_ga` cookie (`GA1.1.<random>.<seconds>`) or the client id alone
+  ga_client_id: /^(GA\d\.\d+\.)?\d{1,20}\.\d{1,20}$/,
+  ttp: /^[A-Za-z0-9_.+/=-]{8,256}$/,
+}
 const UTM_KEYS = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content'] as const
 
 /** Crawlers, link previews, headless automation and HTTP libraries: their "clicks" are not people. */
@@ -106,6 +120,11 @@ export function readClick(body: unknown, ctx: ClickContext): ReadClick {
   const clickedAt = (input.clicked_at as number | undefined) ?? ctx.now
   clickIds.clicked_at = clickedAt
   if (clickIds.fbclid) clickIds.fbc = `fb.1.${clickedAt}.${clickIds.fbclid}`
+  // a browser id of an odd shape is left out, never a refused click: it only helps a platform join the visit
+  for (const [k, shape] of Object.entries(BROWSER_ID_SHAPES)) {
+    const v = input[k]
+    if (typeof v === 'string' && shape.test(v)) (clickIds as Record<string, unknown>)[k] = v
+  }
   const utm: Record<string, string> = {}
   for (const k of UTM_KEYS) {
     const v = (input[k] as string | undefined) ?? fromUrl.get(k)
