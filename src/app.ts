@@ -142,7 +142,15 @@ export async function createApp(opts: AppOptions) {
         token,
         now: t,
         limit: 200,
-        fire: (timer, ctx) => fireCallTimer(timer, ctx, config.callRules, pipeline),
+        fire: (timer, ctx) => {
+          // a live qualified_call comes from a timer, not from an ingest: counted here, or never. (A
+          // transaction the store runs again after a failure could count one twice; ingest avoids that
+          // by counting outcomes, which a timer's result does not list.)
+          const d = fireCallTimer(timer, ctx, config.callRules, pipeline)
+          for (const s of d.signals) metrics.signals.inc({ signal: s.signal.name.split(':')[0] })
+          for (const reason of d.holdbacks ?? []) metrics.holdbacks.inc({ reason })
+          return d
+        },
         journeyKey: timerJourneyKey,
         lease: { token: engine.leaseToken(), untilMs: t + leaseMs, destinations: engine.available() },
       }),

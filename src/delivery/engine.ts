@@ -465,15 +465,18 @@ export function createEngine(opts: EngineOptions) {
     return 'neutral'
   }
 
+  /** `closeloop_destination_available`: 1 while the lane may send (closed breaker, not paused), else 0. */
+  function showAvailability(lane: Lane) {
+    const h = lane.health
+    opts.metrics.breaker.set({ destination: lane.d.name }, h.state === 'closed' && !h.paused ? 1 : 0)
+  }
+
   async function setHealth(lane: Lane, health: Health) {
     const before = lane.health
     lane.health = health
     // a probe granted for an earlier opening is not this one's
     if (before.state !== health.state) lane.probeGranted = false
-    opts.metrics.breaker.set(
-      { destination: lane.d.name },
-      health.state === 'closed' && !health.paused ? 1 : 0,
-    )
+    showAvailability(lane)
     if (before.state !== health.state || Boolean(before.paused) !== Boolean(health.paused)) {
       opts.log.warn(
         { destination: lane.d.name, state: health.state, paused: health.paused?.reason },
@@ -661,6 +664,9 @@ export function createEngine(opts: EngineOptions) {
       for (const lane of lanes.values()) {
         const stored = (await opts.store.getDestinationState(lane.d.name)) as Health | undefined
         if (stored) lane.health = { ...initialHealth(), paused: stored.paused }
+        // from the start, not from the first send: a destination paused before a restart sends nothing, and
+        // its series was missing where operators alert on `== 0`
+        showAvailability(lane)
       }
     },
     health(name: string): Health | undefined {

@@ -121,7 +121,8 @@ export function createAlerts(opts: {
         baseline: c.baseline,
         drop,
       }
-      const where = `${c.destination} · ${c.campaign ?? '(no campaign)'}`
+      // names come from events (a campaign is client input): Slack reads <…> as links and mentions
+      const where = slackText(`${c.destination} · ${c.campaign ?? '(no campaign)'}`)
       const text =
         change === 'dropped'
           ? `closeloop: the match rate of ${where} dropped to ${pct(c.current.rate)} (baseline ${pct(c.baseline.rate)}, ${c.current.reported} conversions in the current window): conversions are reaching the platform without click ids or consented PII`
@@ -150,4 +151,14 @@ export function claimInStore(store: Pick<Store, 'updateFacts'>, now: () => numbe
       },
       now(),
     )
+}
+
+/**
+ * Text safe in a Slack message: `&`, `<` and `>` escaped as Slack's formatting rules ask, so a campaign
+ * named `<!channel> <https://evil.example|…>` is shown, not a mention of everyone and a disguised link.
+ *
+ * @example slackText('<!channel>') // '&lt;!channel&gt;'
+ */
+export function slackText(s: string): string {
+  return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;')
 }

@@ -47,7 +47,9 @@ export function watchMatchRates(opts: {
   let alerting = new Map<string, MatchRateCheck>()
   let firstCheck = true
   const keyOf = (c: MatchRateCheck) => JSON.stringify([c.campaign, c.destination])
-  const labels = (c: MatchRateCheck) => ({ campaign: c.campaign ?? '', destination: c.destination })
+  // a signal with no campaign is `(none)`: as '' it shared its series with a campaign sent as "", and the
+  // later of the two overwrote the other's alert
+  const labels = (c: MatchRateCheck) => ({ campaign: c.campaign ?? '(none)', destination: c.destination })
   const pct = (r: number | null) => (r === null ? null : Math.round(r * 1000) / 10)
 
   async function check(): Promise<MatchRateCheck[]> {

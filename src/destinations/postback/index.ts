@@ -13,7 +13,7 @@ import { createHmac } from 'node:crypto'
 import { Type as T } from '@sinclair/typebox'
 import type { Outcome, Signal } from '../../model/signal.ts'
 import type { DestinationDefinition } from '../contract.ts'
-import { classifyHttp, testUrlMissing } from '../http.ts'
+import { classifyHttp, redactSecrets, testUrlMissing } from '../http.ts'
 import { macroValue, macroValues } from '../view.ts'
 import {
   type Encoding,
@@ -170,19 +170,24 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
               .update(signed)
               .digest('hex')
           }
+          const requestSecrets = [...secrets, ...queryValues(url, config.secret_params)]
           const res = await ctx.http.request({
             method: config.method,
             url,
             headers,
             body,
             timeoutMs: config.timeout_ms ?? 30_000,
-            secrets: [...secrets, ...queryValues(url, config.secret_params)],
+            secrets: requestSecrets,
           })
-          outcomes.push({ ...judge(res, ctx.now()), matchKeys: matchKeysOf(resolved) })
+          outcomes.push({ ...judge(res, ctx.now(), requestSecrets), matchKeys: matchKeysOf(resolved) })
         }
         return outcomes
 
-        function judge(res: Awaited<ReturnType<typeof ctx.http.request>>, now: number): Outcome {
+        function judge(
+          res: Awaited<ReturnType<typeof ctx.http.request>>,
+          now: number,
+          requestSecrets: string[],
+        ): Outcome {
           const base = classifyHttp(res, now)
           if (res.status === undefined) return base
           const inRange =
@@ -193,7 +198,8 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
               kind: 'permanent',
               exchange: res.exchange,
               code: 'E_POSTBACK_REJECTED',
-              message: `receiver answered ${res.status} but the body says it failed: ${res.body.slice(0, 200)}`,
+              // the body may echo the URL, key included: redacted as the exchange is
+              message: `receiver answered ${res.status} but the body says it failed: ${redactSecrets(res.body, requestSecrets).slice(0, 200)}`,
             }
           return { kind: 'delivered', exchange: res.exchange, code: `HTTP_${res.status}` }
         }

@@ -29,18 +29,24 @@ export function registerSourceRoutes(app: FastifyInstance, deps: HttpDeps) {
     const handler = async function sourceInput(req: FastifyRequest<{ Params: { source: string } }>) {
       const name = req.params.source
       const raw = rawFrom(req, name, route)
+      const plugin = Object.hasOwn(deps.config.sources, name) ? deps.config.sources[name] : undefined
+      // the metric's label is a configured source: a name from the URL grew one series per request
+      const label = plugin ? name : 'unknown'
+      // a source's own credential headers (`token_header`, `signature_header`, `hmac_header`) are redacted
+      // like the standard ones: a stored signature is a replayable one
+      for (const h of ownCredentialHeaders(plugin?.config))
+        if (raw.headers[h] !== undefined) raw.headers[h] = '[redacted]'
       const refuse = async (err: unknown) => {
         if (isAppError(err) && err.status < 500) {
           raw.status = err.status
           raw.result = errorBody(err)
-          deps.metrics.ingested.inc({ source: name, result: 'rejected' })
+          deps.metrics.ingested.inc({ source: label, result: 'rejected' })
           await deps
             .recordRefusal(raw, req.ip)
             .catch((e) => deps.log.warn({ err: String(e) }, 'could not record refused input'))
         }
         return err
       }
-      const plugin = Object.hasOwn(deps.config.sources, name) ? deps.config.sources[name] : undefined
       if (!plugin) throw await refuse(appError('E_SOURCE_UNKNOWN', `no source "${name}"`))
       if (!plugin.enabled)
         throw await refuse(
@@ -95,6 +101,15 @@ export function registerSourceRoutes(app: FastifyInstance, deps: HttpDeps) {
     app.post(`/v1/sources/:source/${route}`, handler)
     app.get(`/v1/sources/:source/${route}`, handler)
   }
+}
+
+/** The header names, lowercased, that a source's config says carry its credentials. */
+function ownCredentialHeaders(config: unknown): string[] {
+  const c = (config ?? {}) as Record<string, unknown>
+  return ['token_header', 'signature_header', 'hmac_header']
+    .map((k) => c[k])
+    .filter((v): v is string => typeof v === 'string' && v !== '')
+    .map((v) => v.toLowerCase())
 }
 
 function flatStrings(q: unknown): Record<string, string> {
