@@ -25,6 +25,7 @@ const check: MatchRateCheck = {
   current: { reported: 25, matched: 5, rate: 0.2 },
   baseline: { reported: 40, matched: 40, rate: 1 },
   alert: true,
+  measured: true,
 }
 
 describe('match-rate alerts', () => {

@@ -44,6 +44,8 @@ export interface MatchRateCheck {
   baseline: Rate
   /** The current rate is at least `drop` below the baseline, with `min_deliveries` in both windows. */
   alert: boolean
+  /** Both windows have `min_deliveries`: the pair can be judged, alerting or not. */
+  measured: boolean
 }
 
 export interface MatchRateWindows {
@@ -94,11 +96,9 @@ export function checkMatchRates(
   const checks = [...pairs.values()].map(({ campaign, destination, sums }): MatchRateCheck => {
     const current = rateOf(sums[0], sums[1])
     const baseline = rateOf(sums[2], sums[3])
-    const alert =
-      current.reported >= cfg.min_deliveries &&
-      baseline.reported >= cfg.min_deliveries &&
-      (baseline.rate ?? 0) - (current.rate ?? 0) >= cfg.drop - 1e-9
-    return { campaign, destination, current, baseline, alert }
+    const measured = current.reported >= cfg.min_deliveries && baseline.reported >= cfg.min_deliveries
+    const alert = measured && (baseline.rate ?? 0) - (current.rate ?? 0) >= cfg.drop - 1e-9
+    return { campaign, destination, current, baseline, alert, measured }
   })
   const name = (c: MatchRateCheck) => `${c.destination}\u0000${c.campaign ?? '\uffff'}`
   return checks.sort((a, b) => Number(b.alert) - Number(a.alert) || name(a).localeCompare(name(b)))

@@ -28,6 +28,48 @@ describe('match-rate watch', () => {
   })
   after(() => cleanup())
 
+  test('too few conversions left to judge is not a recovery: the pair stays alerting until measured', async () => {
+    const own = await tempSqliteStore('closeloop-match-quiet-', 'quiet.db')
+    const metrics = createMetrics()
+    const quiet = { info() {}, warn() {} }
+    const cfg = { window_hours: 24, baseline_days: 7, min_deliveries: 20, drop: 0.15, check_every_s: 3600 }
+    let now = NOW
+    const changes: string[] = []
+    const watch = watchMatchRates({
+      report: (at) => matchRateReport(own.store, cfg, at),
+      cfg,
+      metrics,
+      log: quiet,
+      notify: async (change, c) => {
+        changes.push(`${change} ${c.current.rate}`)
+      },
+      now: () => now,
+    })
+    const alertGauge = async () =>
+      /closeloop_match_rate_alert\{campaign="mortgage-ny",destination="meta"\} 1$/m.test(
+        await metrics.registry.metrics(),
+      )
+    try {
+      await deliverAt(own.store, NOW - 72 * HOUR, 40, ['fbc'], { campaign: 'mortgage-ny' })
+      await deliverAt(own.store, NOW - HOUR, 25, [], { campaign: 'mortgage-ny' })
+      await watch.check()
+      assert.deepEqual(changes, ['dropped 0'])
+      // a day on, the bad hour left the current window and nothing new came: unjudged, still alerting
+      now = NOW + 24 * HOUR
+      await watch.check()
+      assert.deepEqual(changes, ['dropped 0'], 'no "recovered (0 %)"')
+      assert.ok(await alertGauge())
+      // click ids are back on enough conversions: recovered, once
+      await deliverAt(own.store, now - HOUR, 25, ['fbc'], { campaign: 'mortgage-ny' })
+      await watch.check()
+      assert.deepEqual(changes, ['dropped 0', 'recovered 1'])
+      assert.ok(!(await alertGauge()))
+    } finally {
+      await watch.stop()
+      await own.cleanup()
+    }
+  })
+
   test('a drop alerts once, in the log and the gauges; recovery is logged once too', async () => {
     // baseline: 3 days ago, 40 of 40 with a click id; today: 5 of 25
     await deliver(store, NOW - 72 * HOUR, 40, ['fbc'])

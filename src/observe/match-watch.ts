@@ -54,15 +54,21 @@ export function watchMatchRates(opts: {
 
   async function check(): Promise<MatchRateCheck[]> {
     const { checks } = await opts.report(now())
+    const next = new Map(checks.filter((c) => c.alert).map((c) => [keyOf(c), c]))
+    // a pair that stopped alerting only because too few conversions are left to judge it has not
+    // recovered: it stays alerting until it is measured again (a 0 % rate was announced as recovered)
+    for (const [k] of alerting) {
+      const current = checks.find((x) => keyOf(x) === k)
+      if (!next.has(k) && current && !current.measured) next.set(k, current)
+    }
     const { matchRate, matchRateAlert } = opts.metrics
     matchRate.reset()
     matchRateAlert.reset()
     for (const c of checks.slice(0, MAX_SERIES)) {
       if (c.current.rate !== null) matchRate.set({ ...labels(c), window: 'current' }, c.current.rate)
       if (c.baseline.rate !== null) matchRate.set({ ...labels(c), window: 'baseline' }, c.baseline.rate)
-      matchRateAlert.set(labels(c), c.alert ? 1 : 0)
+      matchRateAlert.set(labels(c), next.has(keyOf(c)) ? 1 : 0)
     }
-    const next = new Map(checks.filter((c) => c.alert).map((c) => [keyOf(c), c]))
     const changes: Array<['dropped' | 'recovered', MatchRateCheck]> = []
     for (const [k, c] of next)
       if (!alerting.has(k)) {

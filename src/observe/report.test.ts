@@ -147,6 +147,7 @@ describe('report rendering', () => {
           current: { reported: 40, matched: 10, rate: 0.25 },
           baseline: { reported: 200, matched: 180, rate: 0.9 },
           alert: true,
+          measured: true,
         },
       ],
     })
