@@ -195,6 +195,47 @@ describe('match-rate watch', () => {
     assert.equal(at.length, checks, 'stopped')
   })
 
+  test('a receiver that never answers holds up neither the next checks nor stop', async () => {
+    const metrics = createMetrics()
+    const quiet = { info: () => undefined, warn: () => undefined }
+    const cfg = { window_hours: 24, baseline_days: 7, min_deliveries: 20, drop: 0.15, check_every_s: 1 }
+    const pair = (campaign: string) => ({
+      campaign,
+      destination: 'meta',
+      current: { reported: 25, matched: 0, rate: 0 },
+      baseline: { reported: 40, matched: 40, rate: 1 },
+      alert: true,
+      measured: true,
+    })
+    let reports = 0
+    const started = Date.now()
+    const watch = watchMatchRates({
+      // a new campaign drops at every check; each drop's alert hangs (a receiver down, retrying)
+      report: async () => {
+        reports++
+        return { checks: [pair(`c${reports}`)] } as unknown as Awaited<ReturnType<typeof matchRateReport>>
+      },
+      cfg,
+      metrics,
+      log: quiet,
+      notify: () => new Promise<void>(() => undefined),
+      now: () => NOW,
+      firstCheckMs: 50,
+    })
+    try {
+      while (reports < 3 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20))
+      assert.ok(reports >= 3, 'checks went on while the first alert hung')
+      assert.match(
+        await metrics.registry.metrics(),
+        /closeloop_match_rate_alert\{campaign="c3",destination="meta"\} 1/,
+      )
+    } finally {
+      const t = Date.now()
+      await watch.stop()
+      assert.ok(Date.now() - t < 1_000, `stop took ${Date.now() - t} ms`)
+    }
+  })
+
   test('a recovery while the node was down is sent by its next first check, once; a drop once too', async () => {
     const file = openSqliteStore(join(dir, 'restart.db'))
     await file.migrate()

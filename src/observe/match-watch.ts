@@ -52,7 +52,11 @@ export function watchMatchRates(opts: {
   const labels = (c: MatchRateCheck) => ({ campaign: c.campaign ?? '(none)', destination: c.destination })
   const pct = (r: number | null) => (r === null ? null : Math.round(r * 1000) / 10)
 
-  async function check(): Promise<MatchRateCheck[]> {
+  /** The gauges and the log now; the changes to send (a drop, a recovery). */
+  async function evaluate(): Promise<{
+    alerting: MatchRateCheck[]
+    changes: Array<['dropped' | 'recovered', MatchRateCheck]>
+  }> {
     const { checks } = await opts.report(now())
     const next = new Map(checks.filter((c) => c.alert).map((c) => [keyOf(c), c]))
     // a pair that stopped alerting only because too few conversions are left to judge it has not
@@ -93,19 +97,39 @@ export function watchMatchRates(opts: {
     if (firstCheck) for (const c of checks) if (!c.alert) changes.push(['recovered', c])
     firstCheck = false
     alerting = next
-    // one at a time: a node's first check offers every pair as a possible recovery, each a small
-    // transaction, and a burst of hundreds at once would compete with ingest for the store
+    return { alerting: [...next.values()], changes }
+  }
+
+  /**
+   * One at a time: a node's first check offers every pair as a possible recovery, each a small
+   * transaction, and a burst of hundreds at once would compete with ingest for the store.
+   */
+  async function send(changes: Array<['dropped' | 'recovered', MatchRateCheck]>) {
     for (const [change, c] of opts.notify ? changes : [])
       await opts
         .notify?.(change, c)
         .catch((err) => opts.log.warn({ err: String(err) }, 'match rate alert failed'))
-    return [...next.values()]
   }
 
-  /** The check under way, if any: ticks do not stack, and `stop` waits for it. */
+  /** Checks now and sends what changed; settles when every change is sent (or has failed). */
+  async function check(): Promise<MatchRateCheck[]> {
+    const { alerting, changes } = await evaluate()
+    await send(changes)
+    return alerting
+  }
+
+  /**
+   * The check under way, if any: ticks do not stack, and `stop` waits for it. Its alerts go out behind
+   * it: awaited in the check, a receiver down for its ~70 s of retries froze the gauges for as long (later
+   * ticks were skipped) and held shutdown 50 s (a review reproduced both).
+   */
   let running: Promise<unknown> | undefined
+  let sending: Promise<void> = Promise.resolve()
   function tick() {
-    running ??= check()
+    running ??= evaluate()
+      .then(({ changes }) => {
+        if (changes.length) sending = sending.then(() => send(changes))
+      })
       .catch((err) => opts.log.warn({ err: String(err) }, 'match rate check failed'))
       .finally(() => {
         running = undefined
