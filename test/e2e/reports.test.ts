@@ -97,6 +97,7 @@ routes: [ { signals: ["*"], to: [pb, hook] } ]
         current: { reported: 3, matched: 2, rate: 2 / 3 },
         baseline: { reported: 0, matched: 0, rate: null },
         alert: false,
+        measured: false,
       },
       {
         campaign: null,
@@ -104,6 +105,7 @@ routes: [ { signals: ["*"], to: [pb, hook] } ]
         current: { reported: 1, matched: 1, rate: 1 },
         baseline: { reported: 0, matched: 0, rate: null },
         alert: false,
+        measured: false,
       },
     ])
   })
