@@ -33,6 +33,17 @@ routes: [ { signals: ["*"], to: [net] } ]
     await receiver.close()
   })
   const metrics = async () => (await app.get('/metrics')).text
+  /** The PBX's webhook: call `id` answered, with the source's own token header. */
+  async function answered(id: string) {
+    const res = await app.request(
+      'POST',
+      '/v1/sources/pbx/webhook',
+      { id, state: 'answered' },
+      { authorization: '', 'x-pbx-auth': 'pbx-shared-secret-7f3a9c' },
+    )
+    assert.equal(res.status, 200, res.text)
+    return res
+  }
 
   test('a destination is shown available from the start, before anything was sent to it', async () => {
     assert.match(await metrics(), /closeloop_destination_available\{destination="net"\} 1\n/)
@@ -50,13 +61,7 @@ routes: [ { signals: ["*"], to: [net] } ]
   test("a source's own token header never reaches the trace; a network's key never reaches a dead letter", async () => {
     // the receiver echoes the URL it was called with, key included, in a body that says it failed
     receiver.setDefault({ status: 200, body: 'failed for /pb?key=NETKEY-9d8c7b6a5f' })
-    const res = await app.request(
-      'POST',
-      '/v1/sources/pbx/webhook',
-      { id: 'CA-obs-1', state: 'answered' },
-      { authorization: '', 'x-pbx-auth': 'pbx-shared-secret-7f3a9c' },
-    )
-    assert.equal(res.status, 200, res.text)
+    const res = await answered('CA-obs-1')
     const eventId = (res.body as { results: Array<{ event_id: string }> }).results[0].event_id
     await eventually(async () => {
       const dead = (await app.get('/v1/deliveries?status=dead')).body as { deliveries: unknown[] }
@@ -75,13 +80,7 @@ routes: [ { signals: ["*"], to: [net] } ]
   })
 
   test('a live qualified_call fired by its timer is counted like any signal', async () => {
-    const res = await app.request(
-      'POST',
-      '/v1/sources/pbx/webhook',
-      { id: 'CA-obs-2', state: 'answered' },
-      { authorization: '', 'x-pbx-auth': 'pbx-shared-secret-7f3a9c' },
-    )
-    assert.equal(res.status, 200, res.text)
+    await answered('CA-obs-2')
     // both answered calls of this file (CA-obs-1 above too) qualify live, by their timers, and nothing else
     // here derives a qualified_call: two, counted where the timers fire
     await eventually(
