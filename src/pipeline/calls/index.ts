@@ -158,13 +158,13 @@ function finish(
   }
 }
 
+/** A short digest of an input's content: what tells two anonymous CRM outcomes apart. */
+const digestOf = (event: EcapiEvent) => hash('sha256', JSON.stringify(event), 'hex').slice(0, 16)
+
 /**
  * The journey if it belongs to `dataSetId`. Only a name of an earlier version (unscoped) can find another
  * data set's journey; the input then starts its own.
  */
-/** A short digest of an input's content: what tells two anonymous CRM outcomes apart. */
-const digestOf = (event: EcapiEvent) => hash('sha256', JSON.stringify(event), 'hex').slice(0, 16)
-
 function ofDataSet(j: CallJourney | undefined, dataSetId: string): CallJourney | undefined {
   return j?.dataSetId === dataSetId ? j : undefined
 }
