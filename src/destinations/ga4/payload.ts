@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto'
 import { googleEmailHash, googlePhoneHash, googleRegionCode } from '../../identity/google.ts'
-import { isSha256, sha256Hex } from '../../identity/hash.ts'
+import { hashWith, isSha256 } from '../../identity/hash.ts'
 import type { Address, UserData } from '../../model/ecapi.ts'
 import type { ConsentState } from '../../model/identity.ts'
 import type { Signal } from '../../model/signal.ts'
@@ -217,19 +217,14 @@ function plainPostal(raw: string | undefined): string | undefined {
 /**
  * GA4's own address rules (uid-data guide), not the Ads API's: a name loses its digits and symbols, a street
  * its symbols; lowercased and trimmed. The Ads rules kept `ct.` and `#2` in a street and digits in a name, so
- * the hashes matched nothing in GA4 (a review found it). An already-hashed value passes through.
+ * the hashes matched nothing in GA4 (a review found it). An already-hashed value passes through (`hashWith`).
  *
  * @example ga4NameHash(' Jane2 ') === sha256Hex('jane')
  */
-function ga4Hash(raw: string | undefined, keep: RegExp): string | undefined {
-  const s = raw?.trim()
-  if (!s) return undefined
-  if (isSha256(s)) return s.toLowerCase()
-  const n = s.toLowerCase().replace(keep, '').replace(/\s+/g, ' ').trim()
-  return n === '' ? undefined : sha256Hex(n)
-}
-const ga4NameHash = (raw: string | undefined) => ga4Hash(raw, /[^\p{L}\s]/gu)
-const ga4StreetHash = (raw: string | undefined) => ga4Hash(raw, /[^\p{L}\p{N}\s]/gu)
+const ga4Normalize = (drop: RegExp) => (s: string) =>
+  s.toLowerCase().replace(drop, '').replace(/\s+/g, ' ').trim()
+const ga4NameHash = (raw: string | undefined) => hashWith(ga4Normalize(/[^\p{L}\s]/gu), raw)
+const ga4StreetHash = (raw: string | undefined) => hashWith(ga4Normalize(/[^\p{L}\p{N}\s]/gu), raw)
 
 /**
  * One address for GA4: names and street hashed GA4's way, the rest in the clear.
