@@ -65,6 +65,11 @@ export async function createApp(opts: AppOptions) {
   const metrics = createMetrics({ writes: () => store.writes() })
   // 60 stored refusals at once per sender address, then one a second: a sender fixing its credentials is seen
   const refusals = addressBudget({ burst: 60, perSecond: 1 })
+  /** Signals derived (by name, `disposition:Sale` as `disposition`) and holdbacks, by ingest or by a timer. */
+  const countDerived = (signalNames: string[], holdbacks: string[] = []) => {
+    for (const name of signalNames) metrics.signals.inc({ signal: name.split(':')[0] })
+    for (const reason of holdbacks) metrics.holdbacks.inc({ reason })
+  }
   const token = `node_${randomBytes(8).toString('hex')}`
 
   const clients: HttpClient[] = []
@@ -147,8 +152,10 @@ export async function createApp(opts: AppOptions) {
           // transaction the store runs again after a failure could count one twice; ingest avoids that
           // by counting outcomes, which a timer's result does not list.)
           const d = fireCallTimer(timer, ctx, config.callRules, pipeline)
-          for (const s of d.signals) metrics.signals.inc({ signal: s.signal.name.split(':')[0] })
-          for (const reason of d.holdbacks ?? []) metrics.holdbacks.inc({ reason })
+          countDerived(
+            d.signals.map((s) => s.signal.name),
+            d.holdbacks,
+          )
           return d
         },
         journeyKey: timerJourneyKey,
@@ -204,9 +211,10 @@ export async function createApp(opts: AppOptions) {
       }
       engine.enqueue(res.leased)
       if (res.pendingDestinations.length) engine.wake(res.pendingDestinations)
-      for (const o of res.outcomes)
-        for (const s of o.signals) metrics.signals.inc({ signal: s.name.split(':')[0] })
-      for (const reason of res.holdbacks ?? []) metrics.holdbacks.inc({ reason })
+      countDerived(
+        res.outcomes.flatMap((o) => o.signals.map((s) => s.name)),
+        res.holdbacks,
+      )
       return res
     },
     // refused before anyone was authenticated: kept short (auth.ts) and within a budget per sender
