@@ -200,16 +200,29 @@ export function classifyHttp(res: HttpResponse, now: number): Outcome {
 }
 
 /**
- * Test mode for a receiver with no test flag of its own (a postback, a webhook, an ECAPI partner) and no
- * `test_url`: nothing is sent, since a test at the live URL counts as a real conversion (and pays out).
+ * Where a receiver with no test flag of its own (a postback, a webhook, an ECAPI partner) is sent to: `url`,
+ * or in test mode (`send-test`, `test_mode: true`) its `test_url`. Test mode without one sends nothing
+ * (`<prefix>_TEST_URL_MISSING`, permanent), since a test at the live URL counts as a real conversion, and
+ * pays out.
  *
- * @example testUrlMissing('POSTBACK').code // 'POSTBACK_TEST_URL_MISSING'
+ * @example targetUrl({ url: 'https://n.example/pb' }, { testMode: true }, 'POSTBACK') // { refused: { code: 'POSTBACK_TEST_URL_MISSING', … } }
  */
-export const testUrlMissing = (prefix: string): Outcome => ({
-  kind: 'permanent',
-  code: `${prefix}_TEST_URL_MISSING`,
-  message: 'test mode needs test_url (the receiver’s test endpoint) in this destination',
-})
+export function targetUrl(
+  config: { url: string; test_url?: string; test_mode?: boolean },
+  ctx: { testMode: boolean },
+  prefix: string,
+): { url: string; test: boolean } | { refused: Outcome } {
+  const test = ctx.testMode || config.test_mode === true
+  if (!test) return { url: config.url, test }
+  if (config.test_url) return { url: config.test_url, test }
+  return {
+    refused: {
+      kind: 'permanent',
+      code: `${prefix}_TEST_URL_MISSING`,
+      message: 'test mode needs test_url (the receiver’s test endpoint) in this destination',
+    },
+  }
+}
 
 /** `Retry-After` is delta-seconds or an HTTP date. */
 export function parseRetryAfter(value: string | undefined, now: number): number | undefined {

@@ -28,7 +28,7 @@ import type {
   DestinationDefinition,
   DestinationJob,
 } from '../contract.ts'
-import { testUrlMissing } from '../http.ts'
+import { targetUrl } from '../http.ts'
 import { sendIsolating } from '../isolate.ts'
 import { signStandardWebhook, whsecProblems } from '../webhook/index.ts'
 import { classifyEcapiResponse } from './errors.ts'
@@ -121,10 +121,10 @@ function createEcapi(config: EcapiConfig & CommonDestinationConfig): Destination
 
   async function send(jobs: DestinationJob[], ctx: DestinationContext): Promise<Outcome[]> {
     const outcomes: Outcome[] = new Array(jobs.length)
-    const test = ctx.testMode || config.test_mode === true
     // ECAPI has no test flag: a test run against the live endpoint would count as real conversions
-    if (test && !config.test_url) return jobs.map(() => testUrlMissing('ECAPI'))
-    const url = test && config.test_url ? config.test_url : config.url
+    const target = targetUrl(config, ctx, 'ECAPI')
+    if ('refused' in target) return jobs.map(() => target.refused)
+    const { url, test } = target
     const pending: Pending[] = []
     jobs.forEach((job, index) => {
       const built = buildEcapiEvent(job.signal, {

@@ -13,7 +13,7 @@ import { createHmac } from 'node:crypto'
 import { Type as T } from '@sinclair/typebox'
 import type { Outcome, Signal } from '../../model/signal.ts'
 import type { DestinationDefinition } from '../contract.ts'
-import { classifyHttp, redactSecrets, testUrlMissing } from '../http.ts'
+import { classifyHttp, redactSecrets, targetUrl } from '../http.ts'
 import { macroValue, macroValues } from '../view.ts'
 import {
   type Encoding,
@@ -118,9 +118,9 @@ export const postbackDestination: DestinationDefinition<typeof PostbackConfig> =
 
     return {
       async send(jobs, ctx) {
-        const test = ctx.testMode || config.test_mode === true
-        if (test && !config.test_url) return jobs.map(() => testUrlMissing('POSTBACK'))
-        const urlTemplate = test && config.test_url ? config.test_url : config.url
+        const target = targetUrl(config, ctx, 'POSTBACK')
+        if ('refused' in target) return jobs.map(() => target.refused)
+        const urlTemplate = target.url
         const outcomes: Outcome[] = []
         for (const { signal, delivery } of jobs) {
           const values = macroValues(signal, { delivery_id: delivery.id })

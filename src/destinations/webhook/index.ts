@@ -11,7 +11,7 @@
 import { createHmac } from 'node:crypto'
 import { Type as T } from '@sinclair/typebox'
 import type { DestinationDefinition } from '../contract.ts'
-import { classifyHttp, testUrlMissing } from '../http.ts'
+import { classifyHttp, targetUrl } from '../http.ts'
 import { publicSignal } from '../view.ts'
 
 const WebhookConfig = T.Object({
@@ -81,8 +81,9 @@ export const webhookDestination: DestinationDefinition<typeof WebhookConfig> = {
     return {
       async send(jobs, ctx) {
         // a receiver cannot tell a test from a conversion: test mode goes to test_url or nowhere
-        const test = ctx.testMode || config.test_mode === true
-        if (test && !config.test_url) return jobs.map(() => testUrlMissing('WEBHOOK'))
+        const target = targetUrl(config, ctx, 'WEBHOOK')
+        if ('refused' in target) return jobs.map(() => target.refused)
+        const { url, test } = target
         const out = []
         for (const { signal } of jobs) {
           const now = ctx.now()
@@ -96,7 +97,7 @@ export const webhookDestination: DestinationDefinition<typeof WebhookConfig> = {
           const id = signal.id
           const res = await ctx.http.request({
             method: 'POST',
-            url: test && config.test_url ? config.test_url : config.url,
+            url,
             headers: {
               'content-type': 'application/json',
               'user-agent': 'closeloop/0.1',
